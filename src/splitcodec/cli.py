@@ -1,0 +1,322 @@
+"""The ``splitcodec`` command line: list models, split points and codecs; code tensors; evaluate.
+
+Every command is also callable in-process: ``splitcodec.cli.main(["codecs"])``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from splitcodec.errors import SplitcodecError
+
+app = typer.Typer(
+    name="splitcodec",
+    help="Compress the intermediate features of a split neural network, and measure what it costs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(exc: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+# --- tensors on disk -----------------------------------------------------------------------------------
+
+
+def load_tensor(path: Path):
+    """Read a tensor from ``.pt`` (torch.save of a tensor) or ``.npy``."""
+    import numpy as np
+    import torch
+
+    try:
+        if path.suffix == ".npy":
+            return torch.from_numpy(np.load(path, allow_pickle=False))
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise SplitcodecError(f"cannot read a tensor from {path}: {exc}") from exc
+    if not isinstance(obj, torch.Tensor):
+        raise SplitcodecError(f"{path} holds a {type(obj).__name__}, not a tensor")
+    return obj
+
+
+def save_tensor(tensor, path: Path) -> None:
+    import numpy as np
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".npy":
+        np.save(path, tensor.float().numpy() if tensor.dtype == torch.bfloat16 else tensor.numpy())
+    else:
+        torch.save(tensor, path)
+
+
+# --- listing commands ----------------------------------------------------------------------------------
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List the registered models."""
+    from splitcodec.models import get_model_cfg, list_models
+
+    table = Table(title="splitcodec models")
+    for col in ("name", "dataset", "input", "classes", "test top-1 %", "default split", "description"):
+        table.add_column(col)
+    for name in list_models():
+        cfg = get_model_cfg(name)
+        table.add_row(
+            name,
+            cfg.dataset or "–",
+            "×".join(map(str, cfg.input_size)),
+            _fmt(cfg.num_classes),
+            _fmt(cfg.test_top1),
+            cfg.default_split or "–",
+            cfg.description,
+        )
+    console.print(table)
+    console.print("Also: [bold]torchvision:<arch>[/] with --weights FILE (e.g. torchvision:resnet50).")
+
+
+@app.command("splits")
+def splits_cmd(
+    model: str = typer.Argument(..., help="registered model name or torchvision:<arch>"),
+    weights: Optional[Path] = typer.Option(None, help="weights file for torchvision:<arch> models"),
+    size: Optional[int] = typer.Option(None, help="input height = width (default: the model's input size)"),
+) -> None:
+    """List every point where the model can be cut (exactly one tensor crosses)."""
+    import torch
+
+    from splitcodec.models import load
+    from splitcodec.split import list_split_points
+
+    try:
+        net = load(model, weights=weights)
+        c, h, w = net.splitcodec_cfg.input_size
+        if size:
+            h = w = size
+        points = list_split_points(net, torch.zeros(1, c, h, w))
+    except SplitcodecError as exc:
+        _fail(exc)
+    default = net.splitcodec_cfg.default_split
+    table = Table(title=f"split points of {model} (input 1×{c}×{h}×{w})")
+    for col in ("#", "name", "aliases", "shape", "elements", "activation"):
+        table.add_column(col, justify="right" if col in ("#", "elements") else "left")
+    for i, p in enumerate(points):
+        act = p.activation + (f"({p.negative_slope:g})" if p.negative_slope is not None else "")
+        mark = " [bold green]← default[/]" if default in (p.name, *p.aliases) else ""
+        table.add_row(str(i), p.name + mark, ", ".join(p.aliases), "×".join(map(str, p.shape)), str(p.numel), act)
+    console.print(table)
+
+
+@app.command("codecs")
+def codecs_cmd() -> None:
+    """List the registered codecs, their default sweeps and whether they can run here."""
+    from splitcodec.codecs import available_codecs, codec_class
+
+    table = Table(title="splitcodec codecs")
+    for col in ("id", "domain", "needs fit", "default sweep", "available", "description"):
+        table.add_column(col)
+    for name, why_not in available_codecs().items():
+        cls = codec_class(name)
+        sweep = "; ".join(",".join(f"{k}={v}" for k, v in s.items()) or "(defaults)" for s in cls.sweep)
+        table.add_row(
+            name,
+            cls.domain,
+            "yes" if cls.needs_fit else "no",
+            sweep,
+            "[green]yes[/]" if why_not is None else f"[red]no[/]: {why_not}",
+            cls.description,
+        )
+    console.print(table)
+
+
+# --- coding a tensor file ------------------------------------------------------------------------------
+
+
+@app.command("encode")
+def encode_cmd(
+    tensor: Path = typer.Argument(..., help="input tensor (.pt or .npy)", exists=True, dir_okay=False),
+    output: Path = typer.Argument(..., help="output bitstream file"),
+    codec: str = typer.Option("uniform:bits=8", help="codec spec: id[:key=value...] (one setting)"),
+    fit: Optional[Path] = typer.Option(None, help="calibration features (.pt/.npy, N samples on dim 0) to fit on"),
+    config_out: Optional[Path] = typer.Option(
+        None, help="write the codec config here and only its 4-byte reference into the stream"
+    ),
+) -> None:
+    """Code a tensor file into a splitcodec bitstream file."""
+    from splitcodec.codecs import get_codec
+    from splitcodec.codecs.registry import parse_codec_spec
+
+    try:
+        settings = parse_codec_spec(codec)
+        if len(settings) != 1:
+            raise SplitcodecError(f"--codec {codec!r} expands to {len(settings)} settings; give exactly one")
+        c = get_codec(settings[0][0], **settings[0][1])
+        x = load_tensor(tensor)
+        if fit is not None:
+            c.fit(load_tensor(fit))
+        mode = "ref" if config_out else "inline"
+        data = c.encode(x, config=mode)
+    except SplitcodecError as exc:
+        _fail(exc)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(data)
+    if config_out:
+        config_out.write_text(json.dumps(c.get_config()) + "\n")
+    bpe = len(data) * 8 / max(1, x.numel())
+    console.print(f"{tensor} {tuple(x.shape)} → {output}: {len(data)} bytes, {bpe:.4f} bits/element ({c!r})")
+
+
+@app.command("decode")
+def decode_cmd(
+    stream: Path = typer.Argument(..., help="bitstream file", exists=True, dir_okay=False),
+    output: Path = typer.Argument(..., help="output tensor (.pt or .npy)"),
+    config: list[Path] = typer.Option([], help="codec config JSON file(s) for streams that carry a reference"),
+) -> None:
+    """Decode a splitcodec bitstream file back into a tensor file."""
+    from splitcodec.codecs import ConfigStore, decode
+
+    try:
+        store = ConfigStore()
+        for path in config:
+            try:
+                store.add(json.loads(path.read_text()))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise SplitcodecError(f"cannot read codec config {path}: {exc}") from exc
+        x = decode(stream.read_bytes(), store)
+    except SplitcodecError as exc:
+        _fail(exc)
+    save_tensor(x, output)
+    console.print(f"{stream} → {output}: {tuple(x.shape)} {x.dtype}")
+
+
+@app.command("info")
+def info_cmd(stream: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Show the container header of a bitstream file."""
+    from splitcodec.bitstream import unpack
+
+    try:
+        frame = unpack(stream.read_bytes())
+    except SplitcodecError as exc:
+        _fail(exc)
+    codec = frame.config if frame.config is not None else f"by reference {frame.config_ref.hex()}"
+    console.print(f"codec:   {codec}")
+    console.print(f"tensor:  {frame.shape} {frame.dtype} ({frame.numel} elements)")
+    console.print(f"bytes:   {frame.header_bytes} container + {len(frame.payload)} payload")
+
+
+# --- evaluation ----------------------------------------------------------------------------------------
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
+def records_table(records, title: str) -> Table:
+    table = Table(title=title)
+    for col in ("model", "split", "codec", "params", "bpe", "bytes/sample", "top-1 %", "loss pp", "agree %", "cosine", "enc ms", "dec ms"):
+        table.add_column(col, justify="left" if col in ("model", "split", "codec", "params") else "right")
+    for r in records:
+        params = ",".join(f"{k}={v}" for k, v in r.params.items())
+        table.add_row(
+            r.model, r.split, r.codec, params,
+            _fmt(r.bpe, 3), _fmt(r.bytes_per_sample, 1), _fmt(r.top1), _fmt(r.top1_loss),
+            _fmt(r.agreement), _fmt(r.cosine, 4), _fmt(r.encode_ms, 3), _fmt(r.decode_ms, 3),
+        )
+    return table
+
+
+@app.command("eval")
+def eval_cmd(
+    model: str = typer.Option("ref-resnet", help="registered model name or torchvision:<arch>"),
+    split: Optional[str] = typer.Option(None, help="split point (default: the model's default split)"),
+    codec: list[str] = typer.Option(["all"], help="codec spec(s): id, id:key=v1,v2 or 'all' (repeatable)"),
+    samples: int = typer.Option(1000, help="test samples"),
+    calibration: int = typer.Option(64, help="calibration samples for fit()"),
+    out: Optional[Path] = typer.Option(None, help="write records to this .json (+ .csv and .png beside it)"),
+    plot: bool = typer.Option(True, help="write the rate–accuracy plot beside --out"),
+) -> None:
+    """Evaluate codecs at a split: rate from real bytes, accuracy vs the uncut model; table + JSON/CSV/PNG."""
+    from splitcodec.codecs import available_codecs
+    from splitcodec.eval import evaluate_codec, plot_rate_accuracy, prepare, run_meta, save_records
+    from splitcodec.eval.evaluator import settings_from_specs
+    from splitcodec.codecs import get_codec
+
+    specs: list[str] = []
+    for spec in codec:
+        if spec == "all":
+            for name, why_not in available_codecs().items():
+                if why_not is None:
+                    specs.append(name)
+                else:
+                    err_console.print(f"[yellow]skipping codec {name}: {why_not}[/]")
+        else:
+            specs.append(spec)
+    try:
+        settings = settings_from_specs(specs)
+        with console.status(f"preparing {model} (split, features, reference outputs)…"):
+            ctx = prepare(model, split, samples=samples, calibration_samples=calibration)
+        records = []
+        with _progress() as progress:
+            task = progress.add_task("codecs", total=len(settings))
+            sample_task = progress.add_task("", total=len(ctx.features))
+
+            def tick(desc: str, done: int, total: int) -> None:
+                progress.update(sample_task, description=desc, completed=done, total=total)
+
+            for name, params in settings:
+                records.append(evaluate_codec(ctx, get_codec(name, **params), progress=tick))
+                progress.advance(task)
+    except SplitcodecError as exc:
+        _fail(exc)
+    console.print(records_table(records, f"{ctx.model_name} @ {ctx.split}: {len(ctx.features)} test samples, "
+                                         f"uncut top-1 {_fmt(ctx.top1_ref)} %"))
+    if out is not None:
+        json_path, csv_path = save_records(records, out, run_meta(command="eval", samples=samples))
+        console.print(f"wrote {json_path} and {csv_path}")
+        if plot:
+            png = plot_rate_accuracy(records, out.with_suffix(".png"), title=f"{ctx.model_name} @ {ctx.split}")
+            console.print(f"wrote {png}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI (``argv`` defaults to ``sys.argv[1:]``); returns the exit code instead of exiting."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except SplitcodecError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,280 @@
+"""The one interface every splitcodec codec implements.
+
+Contract
+--------
+A codec turns a floating-point tensor into bytes and back::
+
+    codec = get_codec("uniform", bits=4)
+    codec.fit(calibration)            # optional: calibrate on a batch of features (N samples on dim 0)
+    data = codec.encode(x)            # bytes: a complete container stream (see splitcodec.bitstream)
+    x_hat = codec.decode(data)        # torch.Tensor with x's shape and dtype
+
+A subclass sets ``codec_id`` and implements two methods on numpy arrays:
+
+* ``encode_array(x: float32 ndarray) -> bytes``           the payload only;
+* ``decode_array(payload: bytes, shape) -> float32 ndarray``.
+
+The container (magic, version, codec config or its 4-byte reference, shape, dtype, CRC) is written and
+checked here, once, for all codecs.
+
+Config
+------
+``get_config()`` is a JSON-only dict: ``{"id": codec_id, <every __init__ parameter>, "state": ...}``.
+Parameters are read back from attributes of the same name, so a codec keeps each constructor argument
+as a public attribute.  Fitted state (codebooks, probability tables) is ``get_state()``/``set_state()``
+and travels in the config, so ``from_config(get_config())`` rebuilds a codec that decodes the same bytes.
+Streams carry the config inline (self-describing) or only its reference, for a receiver that already
+holds the config (see :class:`ConfigStore`); the per-sample container is then 16 bytes for 4-D tensors.
+Two codecs are equal iff their configs are equal.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from splitcodec import bitstream
+from splitcodec.errors import BitstreamError, CodecError, NotFittedError, SplitcodecError
+
+__all__ = ["Codec", "ConfigStore", "decode", "as_array"]
+
+ConfigMode = Literal["inline", "ref"]
+
+_TORCH_DTYPES = {
+    torch.float32: "float32",
+    torch.float16: "float16",
+    torch.bfloat16: "bfloat16",
+    torch.float64: "float64",
+    torch.uint8: "uint8",
+    torch.int8: "int8",
+    torch.int16: "int16",
+    torch.int32: "int32",
+    torch.int64: "int64",
+    torch.uint16: "uint16",
+}
+_FROM_NAME = {v: k for k, v in _TORCH_DTYPES.items()}
+
+
+def as_array(x: torch.Tensor | np.ndarray, *, what: str = "tensor") -> tuple[np.ndarray, str]:
+    """Return ``(float32 C-contiguous array, original dtype name)`` for a tensor or array."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    if not isinstance(x, torch.Tensor):
+        raise CodecError(f"{what} must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
+    if x.dtype not in _TORCH_DTYPES:
+        raise CodecError(f"{what} has dtype {x.dtype}, which splitcodec cannot store")
+    dtype = _TORCH_DTYPES[x.dtype]
+    arr = x.detach().to("cpu", torch.float32).contiguous().numpy()
+    return arr, dtype
+
+
+class Codec(ABC):
+    """Base class of all codecs (see the module docstring for the contract)."""
+
+    codec_id: ClassVar[str]
+    #: One line for ``splitcodec codecs``.
+    description: ClassVar[str] = ""
+    #: True when ``decode(encode(x))`` reproduces float32 ``x`` exactly.
+    lossless: ClassVar[bool] = False
+    #: True when ``encode`` refuses to run before ``fit``.
+    needs_fit: ClassVar[bool] = False
+    #: Accept NaN/inf (only meaningful for raw storage).
+    allow_nonfinite: ClassVar[bool] = False
+    #: What the codec is applied to: "features" (a split point) or "image" (the uint8 input picture).
+    domain: ClassVar[str] = "features"
+    #: Settings swept by default by the evaluator and the demo, from high to low rate.
+    sweep: ClassVar[tuple[dict[str, Any], ...]] = ({},)
+
+    # --- what a subclass implements --------------------------------------------------------------
+    @abstractmethod
+    def encode_array(self, x: np.ndarray) -> bytes:
+        """Code a float32 array of any shape into payload bytes."""
+
+    @abstractmethod
+    def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
+        """Rebuild a float32 array of ``shape`` from payload bytes."""
+
+    def fit(self, features: torch.Tensor | np.ndarray) -> "Codec":
+        """Calibrate on ``features`` (N samples stacked on dim 0, each coded alone later).  Default: no-op."""
+        return self
+
+    def get_state(self) -> dict[str, Any] | None:
+        """Fitted state as JSON-able data, or None when there is none."""
+        return None
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned."""
+        raise CodecError(f"codec {self.codec_id!r} has no fitted state, got one in its config")
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.get_state() is not None
+
+    @classmethod
+    def check_available(cls) -> None:
+        """Raise :class:`~splitcodec.errors.DependencyError` if a backend (binary, package) is missing."""
+
+    # --- config ----------------------------------------------------------------------------------
+    @classmethod
+    def param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+
+    def params(self) -> dict[str, Any]:
+        """Constructor parameters (read back from attributes of the same name)."""
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"id": self.codec_id, **self.params()}
+        state = self.get_state()
+        if state is not None:
+            config["state"] = state
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Codec":
+        config = dict(config)
+        codec_id = config.pop("id", cls.codec_id)
+        if codec_id != cls.codec_id:
+            raise CodecError(f"config is for codec {codec_id!r}, not {cls.codec_id!r}")
+        state = config.pop("state", None)
+        unknown = set(config) - set(cls.param_names())
+        if unknown:
+            raise CodecError(
+                f"unknown parameter(s) {sorted(unknown)} for codec {cls.codec_id!r}; "
+                f"it takes {cls.param_names()}"
+            )
+        try:
+            codec = cls(**config)
+        except TypeError as exc:
+            raise CodecError(f"bad parameters for codec {cls.codec_id!r}: {exc}") from exc
+        if state is not None:
+            codec.set_state(state)
+        return codec
+
+    @property
+    def config_ref(self) -> bytes:
+        """4-byte reference of the current config (changes when the codec is re-fitted)."""
+        return bitstream.config_ref(self.get_config())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Codec) and self.get_config() == other.get_config()
+
+    def __hash__(self) -> int:
+        return hash(bitstream.canonical_config(self.get_config()))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+    # --- coding ----------------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor | np.ndarray, *, config: ConfigMode = "inline") -> bytes:
+        """Code ``x`` into a complete stream; ``config="ref"`` writes only the 4-byte config reference."""
+        if self.needs_fit and not self.is_fitted:
+            raise NotFittedError(f"codec {self.codec_id!r} must be fitted on calibration features before encode()")
+        arr, dtype = as_array(x)
+        if not self.allow_nonfinite and not np.isfinite(arr).all():
+            bad = int((~np.isfinite(arr)).sum())
+            raise CodecError(f"codec {self.codec_id!r}: tensor holds {bad} non-finite value(s)")
+        payload = self.encode_array(arr)
+        full = self.get_config()
+        if config == "ref":
+            return bitstream.pack(payload, arr.shape, dtype, ref=bitstream.config_ref(full))
+        if config == "inline":
+            return bitstream.pack(payload, arr.shape, dtype, config=full)
+        raise CodecError(f'config must be "inline" or "ref", got {config!r}')
+
+    def decode(self, data: bytes, *, limits: bitstream.Limits = bitstream.DEFAULT_LIMITS) -> torch.Tensor:
+        """Decode a stream written by this codec (same config).  Use :func:`splitcodec.decode` otherwise."""
+        frame = bitstream.unpack(data, limits)
+        mine = self.get_config()
+        if frame.config_ref is not None and frame.config_ref != bitstream.config_ref(mine):
+            raise BitstreamError(
+                f"stream refers to config {frame.config_ref.hex()}, this {self.codec_id!r} codec "
+                f"has {bitstream.config_ref(mine).hex()}"
+            )
+        if frame.config is not None and frame.config != mine:
+            raise BitstreamError(
+                f"stream was written by codec {frame.config.get('id')!r} with another config; "
+                "decode it with splitcodec.decode()"
+            )
+        return self.decode_frame(frame)
+
+    def decode_frame(self, frame: bitstream.Frame) -> torch.Tensor:
+        """Decode a parsed frame; any failure of the payload becomes a BitstreamError."""
+        try:
+            arr = self.decode_array(frame.payload, frame.shape)
+        except SplitcodecError as exc:
+            if isinstance(exc, BitstreamError):
+                raise
+            raise BitstreamError(f"{self.codec_id}: payload cannot be decoded: {exc}") from exc
+        except (ValueError, IndexError, KeyError, TypeError, OverflowError, EOFError, RuntimeError) as exc:
+            raise BitstreamError(f"{self.codec_id}: payload cannot be decoded: {exc}") from exc
+        arr = np.asarray(arr)
+        if arr.shape != frame.shape:
+            raise BitstreamError(f"{self.codec_id}: payload decodes to shape {arr.shape}, header says {frame.shape}")
+        return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).to(_FROM_NAME[frame.dtype])
+
+
+class ConfigStore:
+    """What a receiver knows: codec configs by their 4-byte reference (codebooks travel once)."""
+
+    def __init__(self) -> None:
+        self._codecs: dict[bytes, Codec] = {}
+
+    def add(self, codec_or_config: Codec | dict[str, Any]) -> bytes:
+        """Register a codec (or its config); returns its reference."""
+        from splitcodec.codecs.registry import get_codec
+
+        codec = codec_or_config if isinstance(codec_or_config, Codec) else get_codec(codec_or_config)
+        ref = codec.config_ref
+        self._codecs[ref] = codec
+        return ref
+
+    def get(self, ref: bytes) -> Codec:
+        try:
+            return self._codecs[ref]
+        except KeyError:
+            raise BitstreamError(
+                f"stream refers to codec config {ref.hex()}, which this receiver does not hold; "
+                "send the config once (ConfigStore.add) or encode with config='inline'"
+            ) from None
+
+    def __contains__(self, ref: bytes) -> bool:
+        return ref in self._codecs
+
+    def __len__(self) -> int:
+        return len(self._codecs)
+
+
+def decode(
+    data: bytes,
+    store: ConfigStore | None = None,
+    *,
+    limits: bitstream.Limits = bitstream.DEFAULT_LIMITS,
+) -> torch.Tensor:
+    """Decode any splitcodec stream: the codec comes from the inline config or from ``store`` by reference."""
+    from splitcodec.codecs.registry import get_codec
+
+    frame = bitstream.unpack(data, limits)
+    if frame.config_ref is not None:
+        if store is None:
+            raise BitstreamError(
+                f"stream refers to codec config {frame.config_ref.hex()}; pass the ConfigStore that holds it"
+            )
+        codec = store.get(frame.config_ref)
+    else:
+        assert frame.config is not None
+        try:
+            codec = get_codec(frame.config)
+        except SplitcodecError as exc:
+            raise BitstreamError(f"stream names a codec this receiver cannot build: {exc}") from exc
+    return codec.decode_frame(frame)

@@ -1,0 +1,61 @@
+"""Exceptions raised by splitcodec.
+
+Every error a user can trigger with bad input is a :class:`SplitcodecError`, so callers (the CLI, the
+server) can catch one type and report its message.  Subclasses say which stage failed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SplitcodecError",
+    "BitstreamError",
+    "CodecError",
+    "NotFittedError",
+    "UnknownCodecError",
+    "UnknownModelError",
+    "SplitError",
+    "DatasetError",
+    "DependencyError",
+]
+
+
+class SplitcodecError(Exception):
+    """Base class of every error splitcodec raises on purpose."""
+
+
+class BitstreamError(SplitcodecError, ValueError):
+    """A bitstream is truncated, corrupted, of an unknown version or too large."""
+
+
+class CodecError(SplitcodecError, ValueError):
+    """A codec was given parameters or a tensor it cannot handle."""
+
+
+class NotFittedError(CodecError):
+    """A codec that needs calibration was used before ``fit``."""
+
+
+class UnknownCodecError(SplitcodecError, KeyError):
+    """No codec is registered under the requested id."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownModelError(SplitcodecError, KeyError):
+    """No model is registered under the requested name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class SplitError(SplitcodecError, ValueError):
+    """A model cannot be cut where asked (untraceable graph, unknown or invalid split point)."""
+
+
+class DatasetError(SplitcodecError, FileNotFoundError):
+    """A dataset's files are missing or malformed."""
+
+
+class DependencyError(SplitcodecError, RuntimeError):
+    """An optional dependency (a binary such as x265, or a package) is missing."""

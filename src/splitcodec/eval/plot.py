@@ -1,0 +1,65 @@
+"""Rate–accuracy plots of result records (one panel per model/split, one line per codec)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable
+
+from splitcodec.eval.records import Record
+
+__all__ = ["plot_rate_accuracy"]
+
+
+def _metric(r: Record) -> tuple[float | None, str]:
+    if r.top1 is not None:
+        return r.top1, "top-1 accuracy (%)"
+    return r.cosine, "output cosine similarity"
+
+
+def plot_rate_accuracy(records: Iterable[Record], path: str | Path, title: str | None = None) -> Path:
+    """Write a PNG: bits per element (log) vs top-1 (or cosine similarity where there are no labels)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = list(records)
+    panels: dict[tuple[str, str], list[Record]] = defaultdict(list)
+    for r in records:
+        panels[(r.model, r.split)].append(r)
+    n = max(1, len(panels))
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.0 * rows), squeeze=False)
+    for ax, ((model, split), recs) in zip(axes.flat, sorted(panels.items())):
+        by_codec: dict[str, list[Record]] = defaultdict(list)
+        for r in recs:
+            by_codec[r.codec].append(r)
+        ylabel = "top-1 accuracy (%)"
+        for codec, rs in sorted(by_codec.items()):
+            pts = sorted((r.bpe, _metric(r)[0]) for r in rs if _metric(r)[0] is not None and r.bpe > 0)
+            ylabel = _metric(rs[0])[1]
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, marker="o", ms=3.5, lw=1.3, label=codec)
+        ref = next((r.top1_ref for r in recs if r.top1_ref is not None), None)
+        if ref is not None:
+            ax.axhline(ref, color="k", ls="--", lw=0.8, label="uncut model")
+            ax.axhline(ref - 1.0, color="gray", ls=":", lw=0.8, label="−1 % loss")
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per element (headers included)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{model} @ {split}", fontsize=10)
+        ax.grid(True, which="both", alpha=0.25)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
