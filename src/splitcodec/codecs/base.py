@@ -5,7 +5,8 @@ Contract
 A codec turns a floating-point tensor into bytes and back::
 
     codec = get_codec("uniform", bits=4)
-    codec.fit(calibration)            # optional: calibrate on a batch of features (N samples on dim 0)
+    codec.fit(calibration)            # optional: calibrate on a batch of features (N samples on dim 0);
+                                      # fit(calibration, split_point=p) also tells the activation
     data = codec.encode(x)            # bytes: a complete container stream (see splitcodec.bitstream)
     x_hat = codec.decode(data)        # torch.Tensor with x's shape and dtype
 
@@ -98,8 +99,12 @@ class Codec(ABC):
     def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
         """Rebuild a float32 array of ``shape`` from payload bytes."""
 
-    def fit(self, features: torch.Tensor | np.ndarray) -> "Codec":
-        """Calibrate on ``features`` (N samples stacked on dim 0, each coded alone later).  Default: no-op."""
+    def fit(self, features: torch.Tensor | np.ndarray, split_point: Any = None) -> "Codec":
+        """Calibrate on ``features`` (N samples stacked on dim 0, each coded alone later).  Default: no-op.
+
+        ``split_point`` (a :class:`splitcodec.split.SplitPoint`, when the caller knows it) tells what
+        produced the features: its ``activation`` ("relu", "leaky_relu", …) and ``negative_slope``.
+        """
         return self
 
     def get_state(self) -> dict[str, Any] | None:

@@ -73,7 +73,7 @@ class Uniform(Codec):
         return (np.float32(lo) + q.astype(np.float32) * step).astype(np.float32)
 
     # --- fitted state ------------------------------------------------------------------------------
-    def fit(self, features: torch.Tensor | np.ndarray) -> "Uniform":
+    def fit(self, features: torch.Tensor | np.ndarray, split_point: Any = None) -> "Uniform":
         arr, _ = as_array(features, what="calibration features")
         if arr.ndim == 0 or arr.shape[0] == 0:
             raise CodecError("uniform.fit: need at least one calibration sample on dim 0")

@@ -49,6 +49,7 @@ class EvalContext:
     ref_out: torch.Tensor  # uncut model outputs
     has_logits: bool
     batch_size: int
+    split_point: Any = None  # splitcodec.split.SplitPoint of the cut (activation, slope, shape)
 
     @property
     def labels(self) -> torch.Tensor | None:
@@ -79,6 +80,7 @@ def prepare(
     """Load model and data, cut the model, and compute head features and reference outputs once."""
     from splitcodec.data import load_dataset
     from splitcodec.models import load
+    from splitcodec.split import list_split_points
     from splitcodec.split import split as split_model
 
     if isinstance(model, str):
@@ -105,6 +107,9 @@ def prepare(
             raise SplitcodecError(f"model {model_name!r} has no default split; pass split=")
         split = cfg.default_split
     head, tail = split_model(model, at=split, example_input=test.images[:1])
+    point = next(
+        (p for p in list_split_points(model, test.images[:1]) if split == p.name or split in p.aliases), None
+    )
     features = _batched(head, test.images, batch_size)
     calib_features = _batched(head, calib.images, batch_size)
     ref_out = _batched(model, test.images, batch_size)
@@ -122,6 +127,7 @@ def prepare(
         ref_out=ref_out,
         has_logits=has_logits,
         batch_size=batch_size,
+        split_point=point,
     )
 
 
@@ -178,7 +184,7 @@ def evaluate_codec(
         codec.fit(ctx.calibration.raw.float())
     else:
         inputs = ctx.features
-        codec.fit(ctx.calib_features)
+        codec.fit(ctx.calib_features, split_point=ctx.split_point)
     desc = f"{codec.codec_id} {_fmt_params(codec)}"
     decoded, sizes, headers, enc_ms, dec_ms = _code_all(codec, inputs, progress, desc)
     with torch.no_grad():
