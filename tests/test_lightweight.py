@@ -38,12 +38,13 @@ def nmse(x: torch.Tensor, y: torch.Tensor) -> float:
 
 def test_per_sample_stream_is_the_container_plus_the_ans_words():
     calib, x = relu_features(64), relu_features(1, seed=9)
-    codec = get_codec("lightweight", lam=0.05).fit(calib)
+    codec = get_codec("lightweight", lam=0.05, channel_tables=False).fit(calib)
     data = codec.encode(x, config="ref")
     frame = bitstream.unpack(data)
     assert frame.header_bytes == 16  # magic, version, 4-byte config reference, dtype/ndim, shape, CRC
-    group = codec._groups[0]
-    ideal = ideal_bits(group.quantizer.quantize(x.numpy()), group.counts) / 8
+    state = codec.get_config()["state"]
+    idx = np.searchsorted(np.float32(state["thresholds"][0]), x.numpy(), side="right")
+    ideal = ideal_bits(idx, np.array(state["counts"][0])) / 8
     assert ideal <= len(frame.payload) <= ideal + 8  # nothing but the entropy-coded indices
     store = ConfigStore()
     store.add(json.loads(json.dumps(codec.get_config())))  # the config travels once, as JSON
@@ -51,19 +52,29 @@ def test_per_sample_stream_is_the_container_plus_the_ans_words():
 
 
 def test_decoder_is_a_table_lookup_into_the_levels():
-    calib = relu_features(32)
-    codec = get_codec("lightweight", lam=0.02).fit(calib)
-    y = codec.decode(codec.encode(relu_features(2, seed=5)))
-    levels = set(codec.get_config()["state"]["levels"][0])
-    assert set(np.unique(y.numpy()).tolist()) <= levels
+    calib, x = relu_features(32), relu_features(2, seed=5)
+    shared = get_codec("lightweight", lam=0.02, channel_levels=False).fit(calib)
+    levels = shared.get_config()["state"]["levels"][0]
+    assert set(np.unique(shared.decode(shared.encode(x)).numpy()).tolist()) <= set(levels)
     assert 0.0 in levels  # ReLU keeps an exact zero level
+    # channel_levels: one value per (channel, cell), the calibration centroid; same indices, same rate
+    codec = get_codec("lightweight", lam=0.02).fit(calib)
+    table = np.array(codec.get_config()["state"]["channel_levels"], dtype=np.float32)
+    assert table.shape == (16, len(levels))
+    y = codec.decode(codec.encode(x)).numpy()
+    thresholds = np.float32(shared.get_config()["state"]["thresholds"][0])
+    idx = np.searchsorted(thresholds, x.numpy(), side="right")
+    np.testing.assert_array_equal(y, table[np.arange(16)[None, :, None, None], idx])
+    assert len(codec.encode(x, config="ref")) == len(shared.encode(x, config="ref"))
+    # the centroids cut the error (the shared cell levels are only the tensor-wide centroids)
+    assert nmse(x, torch.from_numpy(y)) < nmse(x, shared.decode(shared.encode(x)))
 
 
 def test_relu_zeros_stay_exactly_zero_and_rate_falls_with_lambda():
     calib, x = relu_features(64), relu_features(4, seed=3)
     sizes, errors = [], []
     for lam in (0.005, 0.05, 0.5):
-        codec = get_codec("lightweight", lam=lam).fit(calib)
+        codec = get_codec("lightweight", lam=lam, channel_levels=False).fit(calib)
         y = codec.decode(codec.encode(x, config="ref"))
         assert torch.all(y[x == 0] == 0)
         sizes.append(len(codec.encode(x, config="ref")))
@@ -74,7 +85,7 @@ def test_relu_zeros_stay_exactly_zero_and_rate_falls_with_lambda():
 
 def test_leaky_relu_slope_comes_from_the_split_point():
     calib = leaky_features(64)
-    codec = get_codec("lightweight", lam=0.01).fit(calib, split_point=Point("leaky_relu", 0.1))
+    codec = get_codec("lightweight", lam=0.003).fit(calib, split_point=Point("leaky_relu", 0.1))
     state = codec.get_config()["state"]
     assert state["activation"] == "leaky_relu" and state["slope"] == 0.1
     assert min(state["levels"][0]) < 0  # the negative branch is kept
@@ -120,6 +131,48 @@ def test_per_channel_option_codes_each_channel_with_its_own_table():
     assert nmse(x, y) < 0.05
     with pytest.raises(CodecError, match="16 channels"):
         codec.encode(relu_features(1, shape=(8, 10, 10)))
+
+
+def test_channel_tables_share_the_quantizer_and_spend_fewer_bits():
+    calib, x = relu_features(64), relu_features(16, seed=12)
+    shared = get_codec("lightweight", lam=0.1, channel_tables=False).fit(calib)
+    tables = get_codec("lightweight", lam=0.1, channel_tables=True).fit(calib)
+    s1, s2 = shared.get_config()["state"], tables.get_config()["state"]
+    assert s2["levels"] == s1["levels"] and len(s2["counts"]) == 16 and len(s2["levels"]) == 1
+    assert torch.equal(shared.decode(shared.encode(x)), tables.decode(tables.encode(x)))  # same quantizer
+    # channels of different scales have different index statistics: conditioning on the channel pays
+    assert len(tables.encode(x, config="ref")) < 0.97 * len(shared.encode(x, config="ref"))
+    # a channel never active during calibration still codes (the tensor histogram is its prior)
+    calib[:, 5] = 0
+    sparse = get_codec("lightweight", lam=0.1, channel_tables=True).fit(calib)
+    plain = get_codec("lightweight", lam=0.1, channel_tables=False).fit(calib)
+    assert torch.equal(sparse.decode(sparse.encode(x)), plain.decode(plain.encode(x)))
+    assert (x[:, 5] > 0).any()
+
+
+def smooth_features(n: int, seed: int = 0) -> torch.Tensor:
+    """ReLU features with spatial correlation, like a conv layer's."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 8, 16, 16, generator=g)
+    x = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1) * 3
+    return torch.relu(x - 0.5)
+
+
+def test_checkerboard_context_spends_fewer_bits_on_correlated_maps():
+    calib, x = smooth_features(32), smooth_features(4, seed=1)
+    plain = get_codec("lightweight", lam=0.1, context=False).fit(calib)
+    ctx = get_codec("lightweight", lam=0.1).fit(calib)
+    assert ctx.get_config()["state"]["context"] is not None
+    y = ctx.decode(ctx.encode(x))
+    assert torch.equal(y, plain.decode(plain.encode(x)))  # same quantizer, same levels
+    assert len(ctx.encode(x, config="ref")) < 0.9 * len(plain.encode(x, config="ref"))
+    # a tensor that is not (N, C, H, W) is coded without contexts by the same codec
+    flat = x.reshape(4, 8, 256)
+    assert torch.equal(ctx.decode(ctx.encode(flat)), y.reshape(4, 8, 256))
+    # 2-D features: no channel refinements at all
+    vec = get_codec("lightweight").fit(torch.relu(torch.randn(32, 40)))
+    state = vec.get_config()["state"]
+    assert state["channels"] is None and state["context"] is None and state["channel_levels"] is None
 
 
 def test_fit_uses_at_most_64_samples_and_is_deterministic():

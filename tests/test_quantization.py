@@ -34,13 +34,17 @@ CASES = [
     ("laplace", "relu6", 2.5, 2.0, 0.0),
     ("laplace", "leaky_relu", 0.2, 1.1, 0.1),
     ("laplace", "other", -0.4, 0.7, 0.0),
+    ("gengauss", "relu", 0.1, 1.0, 0.0, 0.7),  # heavier-tailed than Laplace
+    ("gengauss", "relu6", 2.0, 1.5, 0.0, 1.4),
+    ("gengauss", "leaky_relu", 0.2, 1.1, 0.1, 0.7),
+    ("gengauss", "other", -0.4, 0.7, 0.0, 3.0),  # lighter-tailed than Gaussian
 ]
-IDS = [f"{f}-{a}-{mu}" for f, a, mu, _, _ in CASES]
+IDS = [f"{c[0]}-{c[1]}-{c[2]}" for c in CASES]
 
 
 def _model(case) -> FeatureModel:
-    family, act, mu, s, slope = case
-    return FeatureModel(family, mu, s, act, slope)
+    family, act, mu, s, slope, *shape = case
+    return FeatureModel(family, mu, s, act, slope, *shape)
 
 
 def _quantizers(m: FeatureModel, y: np.ndarray) -> list[ScalarQuantizer]:
@@ -58,7 +62,7 @@ def _quantizers(m: FeatureModel, y: np.ndarray) -> list[ScalarQuantizer]:
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_cell_probabilities_and_distortion_match_monte_carlo(case):
     m = _model(case)
-    y = m.sample(400_000, np.random.default_rng(1))
+    y = m.sample(1_000_000 if m.family == "gengauss" else 400_000, np.random.default_rng(1))
     for q in _quantizers(m, y):
         p, d = m.cell_stats(q.thresholds, q.levels)
         assert p.sum() == pytest.approx(1.0, abs=1e-9)
@@ -89,11 +93,17 @@ def test_gaussian_clipping_tail_matches_the_closed_form():
 def test_fit_recovers_the_pre_activation_model_from_post_activation_values(case):
     truth = _model(case)
     y = truth.sample(100_000, np.random.default_rng(2)).astype(np.float32)
-    fitted, loglik = fit_feature_model(y, truth.activation, truth.slope)
-    assert fitted is not None
-    assert fitted.family == truth.family, loglik
+    fitted, _ = fit_feature_model(y, truth.activation, truth.slope, family=truth.family)
+    assert fitted is not None and fitted.family == truth.family
     assert fitted.loc == pytest.approx(truth.loc, abs=0.04 * truth.scale)
     assert fitted.scale == pytest.approx(truth.scale, rel=0.04)
+    if truth.family == "gengauss":
+        assert fitted.shape == pytest.approx(truth.shape, rel=0.05)
+    # "auto" keeps the most likely family: the true one, or the generalised Gaussian that nests it
+    best, loglik = fit_feature_model(y, truth.activation, truth.slope)
+    assert best.family in (truth.family, "gengauss"), loglik
+    if best.family != truth.family:
+        assert best.shape == pytest.approx({"gaussian": 2.0, "laplace": 1.0}[truth.family], rel=0.05)
     report = fit_report(fitted, y)
     assert report["ks"] < 0.01 and report["tv"] < 0.02
     if truth.activation in ("relu", "relu6"):

@@ -74,7 +74,7 @@ __all__ = [
 ]
 
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "other")
-FAMILIES = ("gaussian", "laplace")
+FAMILIES = ("gaussian", "laplace", "gengauss")
 RELU6_CAP = 6.0
 _SQRT2PI = math.sqrt(2.0 * math.pi)
 
@@ -120,17 +120,75 @@ def _laplace_upper(u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _laplace_moments(za: np.ndarray, zb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """∫ z^k ½e^{-|z|} dz over [za, zb) for k = 0, 1, 2 (za <= zb)."""
-    # positive part [max(za,0), max(zb,0))
-    pa, pb = np.maximum(za, 0.0), np.maximum(zb, 0.0)
-    a0, a1, a2 = _laplace_upper(pa)
-    b0, b1, b2 = _laplace_upper(pb)
-    pos = (a0 - b0, a1 - b1, a2 - b2)
+    return _symmetric_moments(_laplace_upper, za, zb)
+
+
+def _gg_upper(u: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """∫_u^inf z^k g(z) dz for k = 0, 1, 2 and u >= 0, g(z) = β / (2Γ(1/β)) exp(-|z|^β)."""
+    finite = np.isfinite(u)
+    t = np.where(finite, u, 0.0) ** beta
+    out = []
+    for k in range(3):
+        a = (k + 1) / beta
+        val = math.exp(special.gammaln(a) - special.gammaln(1.0 / beta)) * 0.5 * special.gammaincc(a, t)
+        out.append(np.where(finite, val, 0.0))
+    return out[0], out[1], out[2]
+
+
+def _symmetric_moments(upper, za: np.ndarray, zb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """∫ z^k g(z) dz over [za, zb) for a symmetric density given by its upper partial moments."""
+    a0, a1, a2 = upper(np.maximum(za, 0.0))
+    b0, b1, b2 = upper(np.maximum(zb, 0.0))
     # negative part [min(za,0), min(zb,0)) mirrored to (−min(zb,0), −min(za,0)]
-    na, nb = -np.minimum(zb, 0.0), -np.minimum(za, 0.0)
-    c0, c1, c2 = _laplace_upper(na)
-    d0, d1, d2 = _laplace_upper(nb)
-    neg = (c0 - d0, -(c1 - d1), c2 - d2)
-    return pos[0] + neg[0], pos[1] + neg[1], pos[2] + neg[2]
+    c0, c1, c2 = upper(-np.minimum(zb, 0.0))
+    d0, d1, d2 = upper(-np.minimum(za, 0.0))
+    return (a0 - b0) + (c0 - d0), (a1 - b1) - (c1 - d1), (a2 - b2) + (c2 - d2)
+
+
+def _std_moments(family: str, beta: float, za: np.ndarray, zb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if family == "gaussian":
+        return _gauss_moments(za, zb)
+    if family == "laplace":
+        return _laplace_moments(za, zb)
+    return _symmetric_moments(lambda u: _gg_upper(u, beta), za, zb)
+
+
+def _std_cdf(family: str, beta: float, z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    if family == "gaussian":
+        return special.ndtr(z)
+    if family == "laplace":
+        return np.where(z < 0, 0.5 * np.exp(np.minimum(z, 0.0)), 1.0 - 0.5 * np.exp(-np.maximum(z, 0.0)))
+    half_tail = 0.5 * special.gammaincc(1.0 / beta, np.abs(z) ** beta)
+    return np.where(z < 0, half_tail, 1.0 - half_tail)
+
+
+def _std_ppf(family: str, beta: float, p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    if family == "gaussian":
+        return special.ndtri(p)
+    if family == "laplace":
+        return -np.sign(p - 0.5) * np.log1p(-2.0 * np.abs(p - 0.5))
+    tail = 2.0 * np.minimum(p, 1.0 - p)
+    mag = special.gammainccinv(1.0 / beta, np.clip(tail, 0.0, 1.0)) ** (1.0 / beta)
+    return np.sign(p - 0.5) * mag
+
+
+def _std_logpdf(family: str, beta: float, z: np.ndarray) -> np.ndarray:
+    if family == "gaussian":
+        return -0.5 * z * z - math.log(_SQRT2PI)
+    if family == "laplace":
+        return -np.abs(z) - math.log(2.0)
+    return math.log(beta / 2.0) - float(special.gammaln(1.0 / beta)) - np.abs(z) ** beta
+
+
+def _std_logcdf(family: str, beta: float, z: float) -> float:
+    if family == "gaussian":
+        return float(special.log_ndtr(z))
+    if family == "laplace":
+        return math.log(0.5) + z if z < 0 else math.log1p(-0.5 * math.exp(-z))
+    value = float(_std_cdf(family, beta, np.array(z)))
+    return math.log(value) if value > 0 else -1e300
 
 
 # --- the model ------------------------------------------------------------------------------------------
@@ -145,6 +203,7 @@ class FeatureModel:
     scale: float
     activation: str = "other"
     slope: float = 0.0
+    shape: float = 2.0  # β of the generalised Gaussian exp(-|z|^β) (gengauss only)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -155,26 +214,21 @@ class FeatureModel:
             raise CodecError(f"model needs a finite loc and a positive scale, got {self.loc}, {self.scale}")
         if self.activation == "leaky_relu" and not 0 < self.slope < 1:
             raise CodecError(f"leaky_relu model needs a slope in (0, 1), got {self.slope}")
+        if self.family == "gengauss" and not (math.isfinite(self.shape) and 0.1 <= self.shape <= 10):
+            raise CodecError(f"gengauss model needs a shape in [0.1, 10], got {self.shape}")
 
     # pre-activation X
     def x_cdf(self, x: np.ndarray) -> np.ndarray:
-        z = (np.asarray(x, dtype=np.float64) - self.loc) / self.scale
-        if self.family == "gaussian":
-            return special.ndtr(z)
-        return np.where(z < 0, 0.5 * np.exp(np.minimum(z, 0.0)), 1.0 - 0.5 * np.exp(-np.maximum(z, 0.0)))
+        return _std_cdf(self.family, self.shape, (np.asarray(x, dtype=np.float64) - self.loc) / self.scale)
 
     def x_ppf(self, p: np.ndarray) -> np.ndarray:
-        p = np.asarray(p, dtype=np.float64)
-        if self.family == "gaussian":
-            return self.loc + self.scale * special.ndtri(p)
-        return self.loc - self.scale * np.sign(p - 0.5) * np.log1p(-2.0 * np.abs(p - 0.5))
+        return self.loc + self.scale * _std_ppf(self.family, self.shape, p)
 
     def _x_cell(self, a: np.ndarray, b: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(P(a <= X < b), E[(X - r)^2 ; a <= X < b])`` elementwise (empty when b <= a)."""
         za = (a - self.loc) / self.scale
         zb = (np.maximum(a, b) - self.loc) / self.scale
-        moments = _gauss_moments if self.family == "gaussian" else _laplace_moments
-        p, s1, s2 = moments(za, zb)
+        p, s1, s2 = _std_moments(self.family, self.shape, za, zb)
         d = self.loc - r
         sq = d * d * p + 2.0 * d * self.scale * s1 + self.scale**2 * s2
         return p, np.maximum(sq, 0.0)
@@ -195,8 +249,11 @@ class FeatureModel:
         """``n`` draws of ``Y`` (for Monte-Carlo checks)."""
         if self.family == "gaussian":
             x = rng.normal(self.loc, self.scale, n)
-        else:
+        elif self.family == "laplace":
             x = rng.laplace(self.loc, self.scale, n)
+        else:
+            mag = rng.gamma(1.0 / self.shape, 1.0, n) ** (1.0 / self.shape)
+            x = self.loc + self.scale * np.where(rng.random(n) < 0.5, -mag, mag)
         return self.act(x)
 
     def y_ppf(self, p: np.ndarray) -> np.ndarray:
@@ -258,56 +315,56 @@ class FeatureModel:
         return float(d.sum())
 
     def to_json(self) -> list[Any]:
-        return [self.family, float(self.loc), float(self.scale)]
+        """``[family, loc, scale]`` (+ ``shape`` for gengauss)."""
+        out: list[Any] = [self.family, float(self.loc), float(self.scale)]
+        return out + [float(self.shape)] if self.family == "gengauss" else out
+
+    @classmethod
+    def from_json(cls, data: list[Any], activation: str, slope: float = 0.0) -> "FeatureModel":
+        shape = float(data[3]) if len(data) > 3 else 2.0
+        return cls(str(data[0]), float(data[1]), float(data[2]), activation, slope, shape)
 
 
 # --- fitting ---------------------------------------------------------------------------------------------
 
 
-def _logpdf(family: str, z: np.ndarray) -> np.ndarray:
-    if family == "gaussian":
-        return -0.5 * z * z - math.log(_SQRT2PI)
-    return -np.abs(z) - math.log(2.0)
-
-
-def _logcdf(family: str, z: float) -> float:
-    if family == "gaussian":
-        return float(special.log_ndtr(z))
-    return math.log(0.5) + z if z < 0 else math.log1p(-0.5 * math.exp(-z))
-
-
-def _censored_mle(
-    family: str, x: np.ndarray, n_lo: int, lo: float, n_hi: int, hi: float, init: tuple[float, float]
-) -> tuple[float, float, float]:
-    """Maximum likelihood (loc, scale, mean log-likelihood) with ``n_lo`` values censored at ``X <= lo``
-    and ``n_hi`` at ``X >= hi``."""
+def _mle(
+    family: str, x: np.ndarray, n_lo: int, lo: float, n_hi: int, hi: float, init: tuple[float, float, float]
+) -> tuple[float, float, float, float]:
+    """Maximum likelihood ``(loc, scale, shape, mean log-likelihood)`` of ``x`` plus ``n_lo`` values censored
+    at ``X <= lo`` and ``n_hi`` at ``X >= hi``.  The shape is fitted for gengauss only."""
     n = len(x) + n_lo + n_hi
+    free_shape = family == "gengauss"
+
+    def unpack(theta: np.ndarray) -> tuple[float, float, float]:
+        beta = min(max(math.exp(theta[2]), 0.1), 10.0) if free_shape else init[2]
+        return float(theta[0]), math.exp(float(theta[1])), beta
 
     def nll(theta: np.ndarray) -> float:
-        mu, log_s = float(theta[0]), float(theta[1])
-        s = math.exp(log_s)
-        total = float(_logpdf(family, (x - mu) / s).sum()) - len(x) * log_s
+        mu, s, beta = unpack(theta)
+        total = float(_std_logpdf(family, beta, (x - mu) / s).sum()) - len(x) * math.log(s)
         if n_lo:
-            total += n_lo * _logcdf(family, (lo - mu) / s)
+            total += n_lo * _std_logcdf(family, beta, (lo - mu) / s)
         if n_hi:
-            total += n_hi * _logcdf(family, -(hi - mu) / s)  # symmetric densities: sf(z) = cdf(-z)
+            total += n_hi * _std_logcdf(family, beta, -(hi - mu) / s)  # symmetric densities: sf(z) = cdf(-z)
         return -total / n
 
-    mu0, s0 = init
-    res = optimize.minimize(nll, np.array([mu0, math.log(s0)]), method="Nelder-Mead",
-                            options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 2000})
-    return float(res.x[0]), float(math.exp(res.x[1])), -float(res.fun)
+    theta0 = [init[0], math.log(init[1])] + ([math.log(init[2])] if free_shape else [])
+    res = optimize.minimize(nll, np.array(theta0), method="Nelder-Mead",
+                            options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 3000})
+    mu, s, beta = unpack(res.x)
+    return mu, s, beta, -float(res.fun)
 
 
-def _complete_mle(family: str, x: np.ndarray) -> tuple[float, float, float]:
-    if family == "gaussian":
-        mu, s = float(x.mean()), float(x.std())
-    else:
+def _moment_init(family: str, x: np.ndarray) -> tuple[float, float, float]:
+    """Complete-data estimates: exact ML for Gaussian/Laplace, a starting point for gengauss."""
+    if family == "laplace":
         mu = float(np.median(x))
-        s = float(np.abs(x - mu).mean())
-    s = max(s, 1e-12)
-    ll = float(_logpdf(family, (x - mu) / s).mean()) - math.log(s)
-    return mu, s, ll
+        return mu, max(float(np.abs(x - mu).mean()), 1e-12), 1.0
+    mu, sd = float(x.mean()), max(float(x.std()), 1e-12)
+    if family == "gaussian":
+        return mu, sd, 2.0
+    return mu, sd * math.sqrt(2.0), 2.0  # gengauss with β = 2 is N(μ, (scale/√2)²)
 
 
 def _subsample(y: np.ndarray, max_values: int) -> np.ndarray:
@@ -351,20 +408,22 @@ def fit_feature_model(
         x = y
     if x.size < 2 or float(x.std()) <= 1e-12 * max(1.0, float(np.abs(x).max())):
         return None, {}
-    fits: dict[str, tuple[float, float, float]] = {}
+    fits: dict[str, tuple[float, float, float, float]] = {}
     for fam in families:
+        mu0, s0, b0 = _moment_init(fam, x)
         if n_lo or n_hi:
-            # start from the complete-data fit of the observed part, widened towards the censored side
-            mu0, s0, _ = _complete_mle(fam, x)
+            # start from the fit of the observed part, widened towards the censored side
             frac0 = n_lo / y.size
-            mu0 = mu0 - s0 * 2.0 * frac0
-            fits[fam] = _censored_mle(fam, x, n_lo, lo, n_hi, hi, (mu0, s0 * (1.0 + frac0)))
+            fits[fam] = _mle(fam, x, n_lo, lo, n_hi, hi, (mu0 - s0 * 2.0 * frac0, s0 * (1.0 + frac0), b0))
+        elif fam == "gengauss":
+            fits[fam] = _mle(fam, x, 0, lo, 0, hi, (mu0, s0, b0))
         else:
-            fits[fam] = _complete_mle(fam, x)
-    best = max(fits, key=lambda f: fits[f][2])
-    mu, s, _ = fits[best]
-    model = FeatureModel(best, mu, s, activation, slope if activation == "leaky_relu" else 0.0)
-    return model, {f: v[2] for f, v in fits.items()}
+            ll = float(_std_logpdf(fam, b0, (x - mu0) / s0).mean()) - math.log(s0)
+            fits[fam] = (mu0, s0, b0, ll)
+    best = max(fits, key=lambda f: fits[f][3])
+    mu, s, beta, _ = fits[best]
+    model = FeatureModel(best, mu, s, activation, slope if activation == "leaky_relu" else 0.0, beta)
+    return model, {f: v[3] for f, v in fits.items()}
 
 
 def fit_report(model: FeatureModel, y: np.ndarray, bins: int = 50, max_values: int = 200_000) -> dict[str, float]:
@@ -460,7 +519,7 @@ def _one_sided(model: FeatureModel) -> bool:
     return model.activation in ("relu", "relu6")
 
 
-def optimal_range(model: FeatureModel, n: int, lam: float = 0.0, *, grid: int = 64) -> tuple[float, float, float]:
+def optimal_range(model: FeatureModel, n: int, lam: float = 0.0, *, grid: int = 48) -> tuple[float, float, float]:
     """Clip range ``(lo, hi)`` of the ``n``-level uniform quantizer minimising ``D + lam·R`` under the model.
 
     ReLU/ReLU6 keep ``lo = 0`` (a level exactly at the zero mass); leaky-ReLU and ``other`` search both
@@ -491,21 +550,28 @@ def optimal_range(model: FeatureModel, n: int, lam: float = 0.0, *, grid: int = 
     los = model.y_ppf(tails)
     his = model.y_ppf(1.0 - tails)
     glo, ghi = np.meshgrid(los, his, indexing="ij")
-    cost = _uniform_grid_cost(model, glo.ravel(), ghi.ravel(), n, lam).reshape(grid, grid)
+    with np.errstate(invalid="ignore"):
+        cost = _uniform_grid_cost(model, glo.ravel(), ghi.ravel(), n, lam).reshape(grid, grid)
+    cost = np.where(np.isfinite(cost) & (ghi > glo), cost, np.inf)
     i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
 
+    t_min, t_max = math.log(1e-12), math.log(0.45)
+
+    def ends(theta: np.ndarray) -> tuple[float, float]:
+        t_lo, t_hi = (math.exp(min(max(float(v), t_min), t_max)) for v in theta)
+        return float(model.y_ppf(t_lo)), float(model.y_ppf(1.0 - t_hi))
+
     def g(theta: np.ndarray) -> float:
-        lo = float(model.y_ppf(math.exp(min(theta[0], math.log(0.45)))))
-        hi = float(model.y_ppf(1.0 - math.exp(min(theta[1], math.log(0.45)))))
-        if not hi > lo:
+        lo, hi = ends(theta)
+        if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
             return np.inf
-        return float(_uniform_grid_cost(model, np.array([lo]), np.array([hi]), n, lam)[0])
+        value = float(_uniform_grid_cost(model, np.array([lo]), np.array([hi]), n, lam)[0])
+        return value if math.isfinite(value) else np.inf
 
     x0 = np.array([math.log(tails[i]), math.log(tails[j])])
     res = optimize.minimize(g, x0, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-12, "maxiter": 400})
     theta, best_j = (res.x, res.fun) if res.fun <= cost[i, j] else (x0, cost[i, j])
-    lo = float(model.y_ppf(math.exp(min(theta[0], math.log(0.45)))))
-    hi = float(model.y_ppf(1.0 - math.exp(min(theta[1], math.log(0.45)))))
+    lo, hi = ends(theta)
     return lo, hi, float(best_j)
 
 
@@ -514,14 +580,20 @@ def choose_uniform(
 ) -> tuple[int, float, float, float]:
     """Jointly pick the number of levels (unless given) and the clip range minimising ``D + lam·R``.
 
-    Returns ``(n, lo, hi, J)``.
+    Level counts are tried upwards from 2 and the search stops once ``J`` has risen for two counts in a
+    row (``J`` is unimodal in the count in every case we met).  Returns ``(n, lo, hi, J)``.
     """
     candidates = [levels] if levels is not None else list(range(2, max_levels + 1))
     best: tuple[int, float, float, float] | None = None
+    worse = 0
     for n in candidates:
         lo, hi, j = optimal_range(model, n, lam)
         if best is None or j < best[3]:
-            best = (n, lo, hi, j)
+            best, worse = (n, lo, hi, j), 0
+        else:
+            worse += 1
+            if worse == 2:
+                break
     assert best is not None
     return best
 
@@ -562,6 +634,27 @@ def _envelope(levels: np.ndarray, lengths: np.ndarray, lam: float) -> tuple[np.n
     return np.array(keep, dtype=np.int64), np.array(cuts, dtype=np.float64)
 
 
+def _partition(levels: np.ndarray, lengths: np.ndarray, lam: float, neg_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Cells of the Lagrangian assignment when negative values' distortion weighs ``neg_weight``.
+
+    Below 0 the cost ``w (y - r)^2 + λ ℓ`` is the unweighted one with ``λ / w``; the two envelopes are
+    joined at 0.  Returns ``(level index per cell, thresholds)``.
+    """
+    if neg_weight == 1.0:
+        return _envelope(levels, lengths, lam)
+    kn, cn = _envelope(levels, lengths, lam / neg_weight)
+    kp, cp = _envelope(levels, lengths, lam)
+    m = int(np.searchsorted(cn, 0.0, side="left"))  # cells of the negative envelope below 0
+    mp = int(np.searchsorted(cp, 0.0, side="right"))  # the positive envelope's cell holding 0
+    keep, cuts = list(kn[: m + 1]), list(cn[:m])
+    if kp[mp] != kn[m]:
+        cuts.append(0.0)
+        keep.append(kp[mp])
+    keep += list(kp[mp + 1 :])
+    cuts += list(cp[mp:])
+    return np.array(keep, dtype=np.int64), np.array(cuts, dtype=np.float64)
+
+
 def design_ecsq(
     y: np.ndarray,
     init_levels: np.ndarray,
@@ -570,6 +663,7 @@ def design_ecsq(
     lo: float | None = None,
     hi: float | None = None,
     fix_zero: bool = False,
+    neg_weight: float = 1.0,
     max_iter: int = 100,
     tol: float = 1e-9,
     max_values: int = 500_000,
@@ -577,7 +671,9 @@ def design_ecsq(
     """Entropy-constrained scalar quantizer (Chou–Lookabaugh–Gray) designed on values ``y``.
 
     The values are clipped to ``[lo, hi]`` first (the "modified" design on clipped activations); with
-    ``fix_zero`` the lowest level stays exactly at 0 (ReLU).  Levels whose cell empties are dropped, so
+    ``fix_zero`` the level nearest 0 is moved to exactly 0 and stays there (the ReLU zero mass; for
+    leaky-ReLU the dense region around 0, whose reconstruction must not drift off 0: a shared offset
+    on most of the tensor costs far more accuracy than its MSE says).  Levels whose cell empties are dropped, so
     the result may have fewer levels than ``init_levels``.  ``info`` holds the design's ``mse`` (against
     the clipped values), ``bits`` (empirical entropy) and ``iterations``.
     """
@@ -587,15 +683,22 @@ def design_ecsq(
     n = ys.size
     if n == 0:
         raise CodecError("design_ecsq needs at least one value")
-    c1 = np.concatenate([[0.0], np.cumsum(ys)])
-    c2 = np.concatenate([[0.0], np.cumsum(ys * ys)])
-    r = np.unique(np.asarray(init_levels, dtype=np.float64))
+    wt = np.where(ys < 0, neg_weight, 1.0)  # distortion weight of each value
+    c0 = np.concatenate([[0.0], np.cumsum(wt)])
+    c1 = np.concatenate([[0.0], np.cumsum(wt * ys)])
+    c2 = np.concatenate([[0.0], np.cumsum(wt * ys * ys)])
+    r = np.asarray(init_levels, dtype=np.float64).copy()
+    if fix_zero and r.size:
+        r[np.argmin(np.abs(r))] = 0.0
+    r = np.unique(r)
     lengths = np.full(r.size, math.log2(max(r.size, 1)))
     prev = np.inf
     it = 0
     mse = bits = 0.0
     for it in range(1, max_iter + 1):
-        keep, cuts = _envelope(r, lengths, lam)
+        order = np.argsort(r, kind="stable")
+        r, lengths = r[order], lengths[order]
+        keep, cuts = _partition(r, lengths, lam, neg_weight)
         r = r[keep]
         starts = np.concatenate([[0], np.searchsorted(ys, cuts, side="left"), [n]])
         counts = np.diff(starts)
@@ -603,14 +706,15 @@ def design_ecsq(
         if not nonempty.all():
             r, lengths = r[nonempty], lengths[keep][nonempty]
             continue
+        s0 = c0[starts[1:]] - c0[starts[:-1]]
         s1 = c1[starts[1:]] - c1[starts[:-1]]
         s2 = c2[starts[1:]] - c2[starts[:-1]]
-        new_r = s1 / counts
-        if fix_zero and r[0] == 0.0:
-            new_r[0] = 0.0
+        new_r = s1 / s0  # weighted centroids
+        if fix_zero:
+            new_r[r == 0.0] = 0.0
         p = counts / n
         lengths = -np.log2(p)
-        sse = s2 - 2.0 * new_r * s1 + new_r * new_r * counts
+        sse = s2 - 2.0 * new_r * s1 + new_r * new_r * s0
         mse = float(max(sse.sum(), 0.0) / n)
         bits = float(entropy_bits(p))
         j = mse + lam * bits
@@ -618,7 +722,9 @@ def design_ecsq(
         if prev - j <= tol * max(abs(j), 1e-30):
             break
         prev = j
-    keep, cuts = _envelope(r, lengths, lam)
+    order = np.argsort(r, kind="stable")
+    r, lengths = r[order], lengths[order]
+    keep, cuts = _partition(r, lengths, lam, neg_weight)
     levels32 = r[keep].astype(np.float32)
     cuts32 = cuts.astype(np.float32)
     # float32 rounding may merge neighbours: drop a level whose cell collapsed

@@ -3,27 +3,42 @@
 After Choi, Bajić & Cohen, "Lightweight compression of intermediate neural network features for
 collaborative intelligence" (2021; seed 000, ``shared/notes/methods.md`` §1)::
 
-    fit (once, ≤ 64 calibration samples)              encode (per sample)          decode
-    ─────────────────────────────────────              ───────────────────          ──────
-    features ─► Gaussian/Laplace pre-activation       y ─► cell index              ANS ─► index
-               model (ReLU / leaky slope from the          (searchsorted on          ─► levels[index]
-               split point) ─► clip range, levels          N-1 thresholds)            (table lookup)
-               (min D + λR) ─► ECSQ design ─► integer     ─► ANS (constriction)
-               probability table  ══ config, sent once ══►
+    fit (once, ≤ 64 calibration samples)                 encode (per sample)         decode
+    ────────────────────────────────────                 ───────────────────         ──────
+    features ─► pre-activation model (Gaussian /         y ─► cell index             ANS ─► index
+      Laplace / generalised Gaussian, seen through         (searchsorted on           ─► levels[c, index]
+      ReLU / leaky-ReLU with the model's slope)            N-1 thresholds)            (table lookup)
+      ─► clip range + levels (min D + λR)                ─► ANS (constriction)
+      ─► ECSQ design ─► integer probability tables
+      ═════════════ codec config, sent once ═════════════►
 
-``fit`` builds everything the decoder needs — thresholds, reconstruction levels and an integer probability
-table (counts summing to 2^16), per tensor or per channel — and it lives in the codec config.  The receiver
-gets that config once: ``encode(x, config="ref")`` writes only its 4-byte reference, so a per-sample stream
-is the 16-byte container + the ANS words (with up to 3 trailing zero bytes dropped), nothing else; a
-receiver holds the config in a :class:`~splitcodec.codecs.ConfigStore` (``store.add(codec.get_config())``,
-or ``splitcodec encode --config-out codec.json`` / ``splitcodec decode --config codec.json``).  The default
-``encode(x)`` carries the config inline instead (self-describing, a few hundred bytes more).
+``fit`` builds everything the decoder needs and keeps it in the codec config: the thresholds, the
+reconstruction levels and integer probability tables (counts summing to 2^16).  The receiver gets the config
+once: ``encode(x, config="ref")`` writes only its 4-byte reference, so a per-sample stream is the 16-byte
+container + the ANS words (up to 3 trailing zero bytes dropped), nothing else.  A receiver holds the config
+in a :class:`~splitcodec.codecs.ConfigStore` (``store.add(codec.get_config())``, or ``splitcodec encode
+--config-out codec.json`` then ``splitcodec decode --config codec.json``).  ``encode(x)`` (the default)
+carries the config inline instead: self-describing, but kilobytes per stream.
 
-Rate knob: ``lam`` (λ, in units of the calibration features' mean square per bit: ``J = MSE/E[y²] + λ·bits``).
-The clip range and — unless ``levels`` is given — the number of levels are picked jointly by minimising
-``J`` under the fitted model (λ = 0 is the MSE-optimal clip), then the ECSQ design (Chou–Lookabaugh–Gray,
-zero level fixed for ReLU) runs on the clipped calibration features with the same λ.  The ablations of the
-paper's parts are parameters: ``clip="minmax" | "percentile" | "model"`` and ``quantizer="uniform" | "ecsq"``.
+Rate knob: ``lam`` (λ, in units of the calibration features' mean square per bit:
+``J = MSE / E[y²] + λ · bits``).  The clip range and — unless ``levels`` is given — the number of levels are
+picked jointly by minimising ``J`` under the fitted model (λ = 0 is the MSE-optimal clip); the ECSQ design
+(Chou–Lookabaugh–Gray) then runs on the clipped calibration features with the same λ, the level nearest 0
+pinned at 0 (ReLU zero mass; leaky-ReLU's dense region around 0).  Ablations are parameters:
+``clip="minmax" | "percentile" | "model"``, ``quantizer="uniform" | "ecsq"``, ``per_channel`` (a quantizer
+per channel).
+
+Three refinements of the coding, each a parameter that is on by default and measured in
+``benchmarks/lightweight.py``; none adds per-sample header bytes, all stay table lookups:
+
+* ``channel_tables``: one probability table per channel (the quantizer is shared); channels differ a lot
+  in how often they are active.
+* ``channel_levels``: one reconstruction value per (channel, cell) — the calibration centroid — instead of
+  one per cell.  Same thresholds, same rate; it removes the per-channel offset a shared level leaves
+  (measured: this matters for leaky-ReLU cuts, where most values share the cell around 0).
+* ``context``: the indices of a 4-D tensor are coded in two passes over a checkerboard: the anchors
+  ((h + w) even), then the others with one of 5 tables chosen by how many of their 4 anchor neighbours are
+  not at the rest level.  Both passes decode with vectorised table lookups.
 
 >>> import torch
 >>> from splitcodec.codecs import get_codec
@@ -39,6 +54,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -62,13 +78,19 @@ from splitcodec.quantization import (
     uniform_quantizer,
 )
 
-__all__ = ["Lightweight", "CALIBRATION_SAMPLES", "PRECISION"]
+__all__ = ["Lightweight", "CALIBRATION_SAMPLES", "PRECISION", "CONTEXTS"]
 
 #: At most this many calibration samples are used by ``fit`` (the first ones given).
 CALIBRATION_SAMPLES = 64
 #: Probability tables are integer counts summing to 2**PRECISION.
 PRECISION = 16
 MAX_LEVELS = 64
+#: Pseudo-observations of the tensor's index histogram mixed into every channel or context table.
+TABLE_PRIOR = 32.0
+#: A (channel, cell) centroid needs this many calibration values, else the cell's shared level is kept.
+MIN_CENTROID_COUNT = 20
+#: Context classes of the non-anchor indices: 0..4 active anchor neighbours.
+CONTEXTS = 5
 _CLIPS = ("model", "percentile", "minmax")
 _QUANTIZERS = ("ecsq", "uniform")
 
@@ -77,30 +99,34 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-class _Group:
-    """One quantizer + its entropy model (the whole tensor, or one channel)."""
+@dataclass
+class _Design:
+    """One quantizer with what it was designed from (the whole tensor, or one channel)."""
 
-    __slots__ = ("quantizer", "counts", "model", "clip", "_ans")
+    quantizer: ScalarQuantizer
+    model: FeatureModel | None
+    clip: tuple[float, float]
 
-    def __init__(self, quantizer: ScalarQuantizer, counts: np.ndarray, model: FeatureModel | None, clip: tuple[float, float]):
-        self.quantizer = quantizer
-        self.counts = counts
-        self.model = model
-        self.clip = clip
-        self._ans = None
 
-    @property
-    def coded(self) -> bool:
-        """A one-level group costs no bits and is not entropy-coded."""
-        return self.quantizer.n > 1
+@dataclass
+class _Fitted:
+    """Everything ``fit`` decides; ``channels`` is set when anything is per channel."""
 
-    def ans_model(self):
-        if self._ans is None:
-            import constriction
+    activation: str
+    slope: float
+    channels: int | None
+    designs: list[_Design]  # 1 (shared) or one per channel
+    tables: list[np.ndarray]  # 1 or one per channel: the plain (or anchor) indices
+    ctx_tables: list[np.ndarray] | None = None  # CONTEXTS tables for the non-anchor indices
+    rest: int = 0  # the index the context counts against (the most frequent one)
+    channel_levels: np.ndarray | None = None  # (channels, N) float32 reconstruction table
 
-            probs = (self.counts.astype(np.float64) / float(1 << PRECISION)).astype(np.float32)
-            self._ans = constriction.stream.model.Categorical(probs, perfect=False)
-        return self._ans
+
+def _ans_model(counts: np.ndarray):
+    import constriction
+
+    probs = (counts.astype(np.float64) / float(1 << PRECISION)).astype(np.float32)  # exact: counts < 2**24
+    return constriction.stream.model.Categorical(probs, perfect=False)
 
 
 @register_codec
@@ -110,16 +136,19 @@ class Lightweight(Codec):
     codec_id = "lightweight"
     description = "clip from a fitted ReLU/leaky-ReLU error model + entropy-constrained quantizer + ANS (no retraining)"
     needs_fit = True
-    sweep = tuple({"lam": lam} for lam in (0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16))
+    sweep = tuple({"lam": lam} for lam in (0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.5))
 
     def __init__(
         self,
-        lam: float = 0.02,
+        lam: float = 0.2,
         levels: int | None = None,
         quantizer: str = "ecsq",
         clip: str = "model",
         percentile: float = 99.9,
         family: str = "auto",
+        channel_tables: bool = True,
+        channel_levels: bool = True,
+        context: bool = True,
         per_channel: bool = False,
         max_levels: int = 16,
     ) -> None:
@@ -137,27 +166,32 @@ class Lightweight(Codec):
             raise CodecError(f"lightweight: percentile must be in (50, 100], got {percentile!r}")
         if family != "auto" and family not in FAMILIES:
             raise CodecError(f"lightweight: family must be 'auto' or one of {FAMILIES}, got {family!r}")
-        if not isinstance(per_channel, bool):
-            raise CodecError(f"lightweight: per_channel must be true or false, got {per_channel!r}")
-        self.lam = float(lam) if not _is_int(lam) else lam
+        flags = {"channel_tables": channel_tables, "channel_levels": channel_levels, "context": context, "per_channel": per_channel}
+        for name, value in flags.items():
+            if not isinstance(value, bool):
+                raise CodecError(f"lightweight: {name} must be true or false, got {value!r}")
+        self.lam = lam
         self.levels = levels
         self.quantizer = quantizer
         self.clip = clip
         self.percentile = percentile
         self.family = family
+        self.channel_tables = channel_tables
+        self.channel_levels = channel_levels
+        self.context = context
         self.per_channel = per_channel
         self.max_levels = max_levels
-        self._activation: str | None = None
-        self._slope = 0.0
-        self._channels: int | None = None
-        self._groups: list[_Group] | None = None
+        self._fit: _Fitted | None = None
+        self._ans: dict[tuple[str, int], Any] = {}
 
     # --- fit ---------------------------------------------------------------------------------------------
     def fit(self, features: torch.Tensor | np.ndarray, split_point: Any = None) -> "Lightweight":
         """Fit the error model and design the quantizer(s) on at most 64 calibration samples (dim 0).
 
         ``split_point.activation`` / ``.negative_slope`` say what produced the features; without a split
-        point, non-negative features are taken as ReLU outputs and anything else as ``other``.
+        point, non-negative features are taken as ReLU outputs and anything else as ``other``.  The channel
+        refinements need features shaped (N, C, ...) (the context model (N, C, H, W)); for other shapes
+        they are left out.
         """
         arr, _ = as_array(features, what="calibration features")
         if arr.ndim == 0 or arr.shape[0] == 0 or arr.size == 0:
@@ -169,24 +203,53 @@ class Lightweight(Codec):
             raise CodecError(f"lightweight.fit: per_channel needs features shaped (N, C, ...), got {arr.shape}")
         activation, slope = self._activation_of(arr, split_point)
         lam_abs = self.lam * float(np.mean(np.square(arr, dtype=np.float64)))
-        one_sided = activation in ("relu", "relu6")
         if self.per_channel:
-            channels = arr.shape[1]
-            # The number of levels is chosen once for the tensor; each channel gets its own clip and design.
-            n = self.levels
-            if n is None and self.clip == "model":
-                tensor_model, _ = fit_feature_model(arr, activation, slope, self.family)
-                if tensor_model is not None:
-                    n = choose_uniform(tensor_model, lam_abs, None, self.max_levels)[0]
-            groups = [
-                self._design(np.ascontiguousarray(arr[:, c]).ravel(), activation, slope, lam_abs, one_sided, n)
-                for c in range(channels)
-            ]
+            self._set(self._fit_per_channel(arr, activation, slope, lam_abs))
         else:
-            channels = None
-            groups = [self._design(arr.ravel(), activation, slope, lam_abs, one_sided, self.levels)]
-        self._activation, self._slope, self._channels, self._groups = activation, slope, channels, groups
+            self._set(self._fit_shared(arr, activation, slope, lam_abs))
         return self
+
+    def _fit_per_channel(self, arr: np.ndarray, activation: str, slope: float, lam_abs: float) -> _Fitted:
+        planes = [np.ascontiguousarray(arr[:, c]).ravel() for c in range(arr.shape[1])]
+        # The number of levels is chosen once for the tensor; each channel gets its own clip and design.
+        n = self.levels
+        if n is None and self.clip == "model":
+            tensor_model, _ = fit_feature_model(arr, activation, slope, self.family)
+            if tensor_model is not None:
+                n = choose_uniform(tensor_model, lam_abs, None, self.max_levels)[0]
+        designs = [self._design(y, activation, slope, lam_abs, n, grid=24) for y in planes]
+        # each channel's own histogram, with half a count per level so that no level is impossible
+        tables = [_table(np.bincount(d.quantizer.quantize(y), minlength=d.quantizer.n) + 0.5) for d, y in zip(designs, planes)]
+        return _Fitted(activation, slope, arr.shape[1], designs, tables)
+
+    def _fit_shared(self, arr: np.ndarray, activation: str, slope: float, lam_abs: float) -> _Fitted:
+        design = self._design(arr.ravel(), activation, slope, lam_abs, self.levels)
+        q = design.quantizer
+        idx = q.quantize(arr)
+        hist = np.bincount(idx.ravel(), minlength=q.n).astype(np.float64)
+        prior = TABLE_PRIOR * hist / hist.sum()  # what a table knows before its own observations
+        has_channels = arr.ndim >= 3
+        fitted = _Fitted(activation, slope, None, [design], [], rest=int(np.argmax(hist)))
+        plain = idx
+        if self.context and arr.ndim == 4 and q.n > 1:
+            anchor = _anchors(arr.shape)
+            plain = np.where(anchor, idx, -1)  # non-anchors are coded under their context
+            counts = _neighbour_counts(idx, anchor, fitted.rest)[..., ~anchor]
+            others = idx[..., ~anchor]
+            fitted.ctx_tables = [_table(np.bincount(others[counts == k], minlength=q.n) + prior) for k in range(CONTEXTS)]
+        if self.channel_tables and has_channels and q.n > 1:
+            fitted.tables = [_table(_hist(plain[:, c], q.n) + prior) for c in range(arr.shape[1])]
+        else:
+            fitted.tables = [_table(_hist(plain, q.n) + prior)]
+        if self.channel_levels and has_channels:
+            fitted.channel_levels = _channel_centroids(arr, idx, q.levels)
+        if len(fitted.tables) > 1 or fitted.channel_levels is not None:
+            fitted.channels = arr.shape[1]
+        return fitted
+
+    def _set(self, fitted: _Fitted) -> None:
+        self._fit = fitted
+        self._ans = {}
 
     def _activation_of(self, arr: np.ndarray, split_point: Any) -> tuple[str, float]:
         act = getattr(split_point, "activation", None)
@@ -209,15 +272,18 @@ class Lightweight(Codec):
             act = "other"
         return act, slope if act == "leaky_relu" else 0.0
 
-    def _design(self, y: np.ndarray, activation: str, slope: float, lam_abs: float, one_sided: bool, n: int | None) -> _Group:
+    def _design(self, y: np.ndarray, activation: str, slope: float, lam_abs: float, n: int | None, grid: int = 48) -> _Design:
+        one_sided = activation in ("relu", "relu6")
         model, _ = fit_feature_model(y, activation, slope, self.family)
         y_lo, y_hi = float(y.min()), float(y.max())
         if model is None or not y_hi > y_lo:
             level = 0.0 if one_sided else float(np.float32(y.mean()))
-            return self._group(ScalarQuantizer(np.zeros(0), np.array([level])), y, model, (level, level))
+            return _Design(ScalarQuantizer(np.zeros(0), np.array([level])), model, (level, level))
         if self.clip == "model":
-            n_opt, lo, hi, _ = choose_uniform(model, lam_abs, n, self.max_levels) if n is None else (n, *optimal_range(model, n, lam_abs))
-            n = n_opt
+            if n is None:
+                n, lo, hi, _ = choose_uniform(model, lam_abs, None, self.max_levels)
+            else:
+                lo, hi, _ = optimal_range(model, n, lam_abs, grid=grid)
         else:
             if self.clip == "minmax":
                 lo, hi = y_lo, y_hi
@@ -232,27 +298,24 @@ class Lightweight(Codec):
         q = uniform_quantizer(lo, hi, n)
         if self.quantizer == "ecsq" and q.n > 1:
             q = design_ecsq(y, q.levels, lam_abs, lo=lo, hi=hi, fix_zero=one_sided)
-        return self._group(q, y, model, (lo, hi))
-
-    @staticmethod
-    def _group(q: ScalarQuantizer, y: np.ndarray, model: FeatureModel | None, clip: tuple[float, float]) -> _Group:
-        hist = np.bincount(q.quantize(y), minlength=q.n)
-        return _Group(q, quantize_pmf(hist, PRECISION), model, (float(clip[0]), float(clip[1])))
+        return _Design(q, model, (float(lo), float(hi)))
 
     # --- state -------------------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any] | None:
-        if self._groups is None:
+        f = self._fit
+        if f is None:
             return None
-        g = self._groups
         return {
-            "activation": self._activation,
-            "slope": self._slope,
-            "channels": self._channels,
-            "thresholds": [gr.quantizer.thresholds.tolist() for gr in g],
-            "levels": [gr.quantizer.levels.tolist() for gr in g],
-            "counts": [gr.counts.tolist() for gr in g],
-            "clip": [list(gr.clip) for gr in g],
-            "model": [None if gr.model is None else gr.model.to_json() for gr in g],
+            "activation": f.activation,
+            "slope": f.slope,
+            "channels": f.channels,
+            "thresholds": [d.quantizer.thresholds.tolist() for d in f.designs],
+            "levels": [d.quantizer.levels.tolist() for d in f.designs],
+            "clip": [list(d.clip) for d in f.designs],
+            "model": [None if d.model is None else d.model.to_json() for d in f.designs],
+            "counts": [t.tolist() for t in f.tables],
+            "context": None if f.ctx_tables is None else {"rest": f.rest, "counts": [t.tolist() for t in f.ctx_tables]},
+            "channel_levels": None if f.channel_levels is None else f.channel_levels.tolist(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -260,49 +323,112 @@ class Lightweight(Codec):
             activation = state["activation"]
             slope = float(state["slope"])
             channels = state["channels"]
-            rows = list(zip(state["thresholds"], state["levels"], state["counts"], state["clip"], state["model"], strict=True))
-        except (KeyError, TypeError, ValueError) as exc:
+            rows = list(zip(state["thresholds"], state["levels"], state["clip"], state["model"], strict=True))
+            tables = [np.asarray(c, dtype=np.int64) for c in state["counts"]]
+            context = state.get("context")
+            ctx_tables = None if context is None else [np.asarray(c, dtype=np.int64) for c in context["counts"]]
+            rest = 0 if context is None else context["rest"]
+            raw_levels = state.get("channel_levels")
+            channel_levels = None if raw_levels is None else np.asarray(raw_levels, dtype=np.float64)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise CodecError(f"lightweight: malformed state ({exc})") from exc
         if activation not in ACTIVATIONS:
             raise CodecError(f"lightweight: state has unknown activation {activation!r}")
-        if channels is not None and (not _is_int(channels) or channels < 1 or channels != len(rows)):
-            raise CodecError(f"lightweight: state announces {channels!r} channels for {len(rows)} quantizers")
-        if channels is None and len(rows) != 1:
-            raise CodecError(f"lightweight: a per-tensor state needs exactly 1 quantizer, got {len(rows)}")
-        groups = []
-        for i, (t, r, c, clip, m) in enumerate(rows):
+        if channels is not None and (not _is_int(channels) or channels < 1):
+            raise CodecError(f"lightweight: state announces {channels!r} channels")
+        allowed = {1} if channels is None else {1, channels}
+        if len(rows) not in allowed or len(tables) not in allowed or len(tables) < len(rows):
+            raise CodecError(f"lightweight: state has {len(rows)} quantizers and {len(tables)} tables for channels={channels!r}")
+        designs = []
+        for i, (t, r, clip, m) in enumerate(rows):
             try:
-                q = ScalarQuantizer(np.asarray(t, dtype=np.float64), np.asarray(r, dtype=np.float64))
-                counts = np.asarray(c, dtype=np.int64)
-                model = None if m is None else FeatureModel(str(m[0]), float(m[1]), float(m[2]), activation, slope)
+                t64, r64 = np.asarray(t, dtype=np.float64), np.asarray(r, dtype=np.float64)
+                q = ScalarQuantizer(t64, r64)
+                model = None if m is None else FeatureModel.from_json(m, activation, slope)
                 clip_t = (float(clip[0]), float(clip[1]))
             except (TypeError, ValueError, IndexError, OverflowError) as exc:
                 raise CodecError(f"lightweight: state of quantizer {i} is malformed ({exc})") from exc
-            if not np.array_equal(q.levels.astype(np.float64), np.asarray(r, dtype=np.float64)) or not np.array_equal(
-                q.thresholds.astype(np.float64), np.asarray(t, dtype=np.float64)
-            ):
-                raise CodecError(f"lightweight: quantizer {i} holds values that are not float32")
-            if q.n > MAX_LEVELS or counts.shape != (q.n,) or counts.min() < 1 or int(counts.sum()) != 1 << PRECISION:
-                raise CodecError(f"lightweight: quantizer {i} needs {q.n} counts >= 1 summing to 2**{PRECISION}")
-            groups.append(_Group(q, counts, model, clip_t))
-        self._activation, self._slope, self._channels, self._groups = activation, slope, channels, groups
+            if not (np.array_equal(q.levels, r64) and np.array_equal(q.thresholds, t64)) or q.n > MAX_LEVELS:
+                raise CodecError(f"lightweight: quantizer {i} must hold at most {MAX_LEVELS} float32 levels")
+            designs.append(_Design(q, model, clip_t))
+        for i, counts in enumerate(tables):
+            _check_table(counts, designs[i if len(designs) > 1 else 0].quantizer.n, f"table {i}")
+        n = designs[0].quantizer.n
+        if ctx_tables is not None:
+            if len(designs) != 1 or len(ctx_tables) != CONTEXTS or not _is_int(rest) or not 0 <= rest < n:
+                raise CodecError(f"lightweight: a context state needs one quantizer, {CONTEXTS} tables and a rest index < {n}")
+            for i, counts in enumerate(ctx_tables):
+                _check_table(counts, n, f"context table {i}")
+        if channel_levels is not None:
+            if len(designs) != 1 or channels is None or channel_levels.shape != (channels, n):
+                raise CodecError(f"lightweight: channel_levels must be {channels} × {n} values for one shared quantizer")
+            if not (np.isfinite(channel_levels).all() and np.array_equal(channel_levels.astype(np.float32), channel_levels)):
+                raise CodecError("lightweight: channel_levels must be finite float32 values")
+            channel_levels = channel_levels.astype(np.float32)
+        self._set(_Fitted(activation, slope, channels, designs, tables, ctx_tables, int(rest), channel_levels))
+
+    @property
+    def is_fitted(self) -> bool:
+        return self._fit is not None
 
     # --- coding ------------------------------------------------------------------------------------------
-    def _parts(self, shape: tuple[int, ...]) -> list[tuple[_Group, Any]]:
-        assert self._groups is not None
-        if self._channels is None:
-            return [(self._groups[0], Ellipsis)]
-        if len(shape) < 2 or shape[1] != self._channels:
-            raise CodecError(f"lightweight: fitted per channel for {self._channels} channels on dim 1, got shape {shape}")
-        return [(g, (slice(None), c)) for c, g in enumerate(self._groups)]
+    #
+    # Payload: ANS words of, in decoding order, (1) the "plain" indices — every index, or with the context
+    # model only the checkerboard anchors ((h + w) even) — per channel (channel tables) or all at once,
+    # then (2) with the context model, the other indices grouped by their context (how many of their four
+    # anchor neighbours are not at the rest index), each group in raster order.
+
+    def _fitted(self, shape: tuple[int, ...]) -> _Fitted:
+        f = self._fit
+        assert f is not None
+        if f.channels is not None and (len(shape) < 2 or shape[1] != f.channels):
+            raise CodecError(f"lightweight: fitted for {f.channels} channels on dim 1, got a tensor of shape {shape}")
+        return f
+
+    def _model(self, kind: str, i: int):
+        key = (kind, i)
+        if key not in self._ans:
+            f = self._fit
+            assert f is not None
+            self._ans[key] = _ans_model(f.tables[i] if kind == "t" else f.ctx_tables[i])  # type: ignore[index]
+        return self._ans[key]
+
+    @staticmethod
+    def _plain_parts(f: _Fitted) -> list[tuple[Any, int, int]]:
+        """``(index expression, table, levels)`` of the plain parts, in decoding order."""
+        if f.channels is None or len(f.tables) == 1 and len(f.designs) == 1:
+            return [(Ellipsis, 0, f.designs[0].quantizer.n)]
+        many_q, many_t = len(f.designs) > 1, len(f.tables) > 1
+        return [((slice(None), c), c if many_t else 0, f.designs[c if many_q else 0].quantizer.n) for c in range(f.channels)]
+
+    @staticmethod
+    def _anchor(f: _Fitted, shape: tuple[int, ...]) -> np.ndarray | None:
+        return _anchors(shape) if f.ctx_tables is not None and len(shape) == 4 else None
 
     def encode_array(self, x: np.ndarray) -> bytes:
         import constriction
 
+        f = self._fitted(x.shape)
+        if len(f.designs) == 1:
+            idx = f.designs[0].quantizer.quantize(x)
+        else:
+            idx = np.empty(x.shape, dtype=np.int32)
+            for c, d in enumerate(f.designs):
+                idx[:, c] = d.quantizer.quantize(x[:, c])
+        anchor = self._anchor(f, x.shape)
+        seq: list[tuple[np.ndarray, Any]] = []
+        for where, table, n in self._plain_parts(f):
+            if n > 1:  # a one-level quantizer costs nothing and is not coded
+                part = idx[where]
+                seq.append(((part if anchor is None else part[..., anchor]).ravel(), self._model("t", table)))
+        if anchor is not None:
+            counts = _neighbour_counts(idx, anchor, f.rest)[..., ~anchor]
+            others = idx[..., ~anchor]
+            seq += [(others[counts == k], self._model("c", k)) for k in range(CONTEXTS)]
         coder = constriction.stream.stack.AnsCoder()
-        for group, where in reversed(self._parts(x.shape)):
-            if group.coded:
-                coder.encode_reverse(group.quantizer.quantize(x[where]).ravel(), group.ans_model())
+        for symbols, model in reversed(seq):
+            if symbols.size:
+                coder.encode_reverse(np.ascontiguousarray(symbols, dtype=np.int32), model)
         data = coder.get_compressed().astype("<u4").tobytes()
         # The last word's high bytes are often zero: drop up to 3 of them (restored by decode_array).
         cut = len(data)
@@ -313,40 +439,112 @@ class Lightweight(Codec):
     def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
         import constriction
 
-        parts = self._parts(shape)
-        out = np.empty(shape, dtype=np.float32)
+        f = self._fitted(shape)
         padded = payload + b"\0" * (-len(payload) % 4)
         coder = constriction.stream.stack.AnsCoder(np.frombuffer(padded, dtype="<u4").astype(np.uint32))
-        for group, where in parts:
-            target = out[where]
-            if group.coded:
-                try:
-                    idx = coder.decode(group.ans_model(), target.size)
-                except (ValueError, RuntimeError, AssertionError) as exc:
-                    raise BitstreamError(f"lightweight: entropy-coded payload cannot be decoded: {exc}") from exc
-                out[where] = group.quantizer.levels[np.asarray(idx, dtype=np.intp)].reshape(target.shape)
-            else:
-                out[where] = group.quantizer.levels[0]
+
+        def take(model: Any, count: int) -> np.ndarray:
+            if count == 0:
+                return np.zeros(0, dtype=np.int32)
+            try:
+                return np.asarray(coder.decode(model, count), dtype=np.int32)
+            except (ValueError, RuntimeError, AssertionError) as exc:
+                raise BitstreamError(f"lightweight: entropy-coded payload cannot be decoded: {exc}") from exc
+
+        idx = np.zeros(shape, dtype=np.int32)
+        anchor = self._anchor(f, shape)
+        for where, table, n in self._plain_parts(f):
+            if n > 1:
+                view = idx[where]  # a view: writing into it fills idx
+                if anchor is None:
+                    view[...] = take(self._model("t", table), view.size).reshape(view.shape)
+                else:
+                    target = view[..., anchor]
+                    view[..., anchor] = take(self._model("t", table), target.size).reshape(target.shape)
+        if anchor is not None:
+            counts = _neighbour_counts(idx, anchor, f.rest)[..., ~anchor]
+            others = np.zeros(counts.shape, dtype=np.int32)
+            for k in range(CONTEXTS):
+                mask = counts == k
+                others[mask] = take(self._model("c", k), int(mask.sum()))
+            idx[..., ~anchor] = others
         if not coder.is_empty():
             raise BitstreamError("lightweight: payload holds more data than the tensor's symbols")
+        # the decoder proper: one table lookup per element
+        if f.channel_levels is not None:
+            channel = np.arange(shape[1]).reshape((1, -1) + (1,) * (len(shape) - 2))
+            return f.channel_levels[channel, idx]
+        if len(f.designs) == 1:
+            return f.designs[0].quantizer.levels[idx]
+        out = np.empty(shape, dtype=np.float32)
+        for c, d in enumerate(f.designs):
+            out[:, c] = d.quantizer.levels[idx[:, c]]
         return out
 
     # --- reporting ---------------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         """What ``fit`` chose: activation, levels, clip, model family/parameters, model-predicted MSE and bits."""
-        if self._groups is None:
+        f = self._fit
+        if f is None:
             return {}
-        g = self._groups
-        out: dict[str, Any] = {"activation": self._activation, "slope": self._slope, "groups": len(g)}
-        if len(g) == 1:
-            gr = g[0]
-            out.update(levels=gr.quantizer.levels.tolist(), thresholds=gr.quantizer.thresholds.tolist(), clip=list(gr.clip))
-            if gr.model is not None:
-                d, r = model_cost(gr.model, gr.quantizer)
-                out.update(model=gr.model.to_json(), model_mse=d, model_bits=r)
+        d = f.designs
+        out: dict[str, Any] = {
+            "activation": f.activation,
+            "slope": f.slope,
+            "quantizers": len(d),
+            "tables": len(f.tables),
+            "context": f.ctx_tables is not None,
+            "channel_levels": f.channel_levels is not None,
+        }
+        if len(d) == 1:
+            q = d[0].quantizer
+            out.update(levels=q.levels.tolist(), thresholds=q.thresholds.tolist(), clip=list(d[0].clip))
+            if d[0].model is not None:
+                mse, bits = model_cost(d[0].model, q)
+                out.update(model=d[0].model.to_json(), model_mse=mse, model_bits=bits)
         else:
-            out["mean_levels"] = float(np.mean([gr.quantizer.n for gr in g]))
+            out["mean_levels"] = float(np.mean([x.quantizer.n for x in d]))
         return out
+
+
+def _check_table(counts: np.ndarray, n: int, what: str) -> None:
+    if counts.shape != (n,) or counts.min() < 1 or int(counts.sum()) != 1 << PRECISION:
+        raise CodecError(f"lightweight: {what} needs {n} counts >= 1 summing to 2**{PRECISION}")
+
+
+def _table(weights: np.ndarray) -> np.ndarray:
+    return quantize_pmf(np.asarray(weights, dtype=np.float64), PRECISION)
+
+
+def _hist(idx: np.ndarray, n: int) -> np.ndarray:
+    """Histogram of the indices >= 0 (-1 marks indices coded elsewhere)."""
+    flat = idx.ravel()
+    return np.bincount(flat[flat >= 0], minlength=n).astype(np.float64)
+
+
+def _channel_centroids(arr: np.ndarray, idx: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """(C, N) table: the mean calibration value of each (channel, cell), or the cell's level when rare."""
+    c_count, n = arr.shape[1], levels.size
+    key = (np.arange(c_count).reshape((1, -1) + (1,) * (arr.ndim - 2)) * n + idx).ravel()
+    counts = np.bincount(key, minlength=c_count * n).reshape(c_count, n)
+    sums = np.bincount(key, weights=arr.astype(np.float64).ravel(), minlength=c_count * n).reshape(c_count, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centroids = sums / counts
+    table = np.where(counts >= MIN_CENTROID_COUNT, centroids, levels[None, :].astype(np.float64))
+    return table.astype(np.float32)
+
+
+def _anchors(shape: tuple[int, ...]) -> np.ndarray:
+    """The checkerboard of a (N, C, H, W) tensor's planes: True where (h + w) is even."""
+    h, w = shape[-2:]
+    return (np.add.outer(np.arange(h), np.arange(w)) % 2) == 0
+
+
+def _neighbour_counts(idx: np.ndarray, anchor: np.ndarray, rest: int) -> np.ndarray:
+    """For every position, how many of its 4 neighbours are anchors whose index is not ``rest`` (0..4)."""
+    active = (idx != rest) & anchor
+    p = np.pad(active, [(0, 0)] * (idx.ndim - 2) + [(1, 1), (1, 1)]).astype(np.uint8)
+    return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
 
 
 def _j(model: FeatureModel, q: ScalarQuantizer, lam: float) -> float:
