@@ -44,28 +44,40 @@ FM_SPLITS = [("ref-resnet", "layer1"), ("ref-resnet", "layer2"), ("ref-darknet",
 SPEED_FM = ("ref-resnet", "layer2")
 IMAGENET_SPLITS = [("mobilenetv2-imagenet", s) for s in ("features.4.conv.1", "features.7.conv.1", "features.14.conv.1")]
 
-DEFAULT = "lightweight (ECSQ, model clip)"
+DEFAULT = "lightweight (default: ECSQ, model clip, channel tables + levels, context)"
+PAPER = "ECSQ, model clip (paper coding: one table, shared levels)"
+PER_CHANNEL = "per-channel quantizers (ECSQ, model clip)"
 HEVC = "x265 (hevc, 10-bit mosaic)"
 AV1 = "AV1 (libaom, 10-bit mosaic)"
+UNIFORM_CODEC = "uniform codec (per-sample min–max, n bits)"
+#: the coding of the paper: one probability table, one reconstruction value per cell, no context
+PLAIN = {"channel_tables": False, "channel_levels": False, "context": False}
 LAMS = (0.003, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1.0)
-LAMS_ABL = (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8)
+LAMS_ABL = (0.01, 0.05, 0.1, 0.2, 0.3, 0.5)
 LEVELS = (2, 3, 4, 6, 8, 12, 16)
 
 FM_VARIANTS: dict[str, tuple[str, list[dict[str, Any]]]] = {
     DEFAULT: ("lightweight", [{"lam": v} for v in LAMS]),
-    "lightweight per-channel (ECSQ, model clip)": ("lightweight", [{"lam": v, "per_channel": True} for v in LAMS_ABL]),
-    "ECSQ, p99.9 clip": ("lightweight", [{"lam": v, "clip": "percentile"} for v in LAMS_ABL]),
-    "ECSQ, min–max clip": ("lightweight", [{"lam": v, "clip": "minmax"} for v in LAMS_ABL]),
-    "uniform, model clip (D+λR: clip, levels)": ("lightweight", [{"lam": v, "quantizer": "uniform"} for v in LAMS_ABL]),
-    "uniform, model clip (MSE-optimal, n levels)": ("lightweight", [{"lam": 0, "quantizer": "uniform", "levels": n} for n in LEVELS]),
-    "uniform, p99.9 clip (n levels)": ("lightweight", [{"lam": 0, "quantizer": "uniform", "clip": "percentile", "levels": n} for n in LEVELS]),
-    "uniform, min–max clip (n levels)": ("lightweight", [{"lam": 0, "quantizer": "uniform", "clip": "minmax", "levels": n} for n in LEVELS]),
+    PAPER: ("lightweight", [{"lam": v, **PLAIN} for v in LAMS_ABL]),
+    "+ channel tables": ("lightweight", [{"lam": v, **PLAIN, "channel_tables": True} for v in LAMS_ABL]),
+    "+ channel tables + channel levels": ("lightweight", [{"lam": v, "context": False} for v in LAMS_ABL]),
+    PER_CHANNEL: ("lightweight", [{"lam": v, "per_channel": True, "context": False} for v in (0.05, 0.1, 0.2, 0.3, 0.5)]),
+    "ECSQ, p99.9 clip": ("lightweight", [{"lam": v, "clip": "percentile", **PLAIN} for v in LAMS_ABL]),
+    "ECSQ, min–max clip": ("lightweight", [{"lam": v, "clip": "minmax", **PLAIN} for v in LAMS_ABL]),
+    "uniform, model clip (D+λR: clip and levels)": ("lightweight", [{"lam": v, "quantizer": "uniform", **PLAIN} for v in LAMS_ABL]),
+    "uniform, model clip (MSE-optimal, n levels)": (
+        "lightweight", [{"lam": 0, "quantizer": "uniform", "levels": n, **PLAIN} for n in LEVELS]),
+    "uniform, p99.9 clip (n levels)": (
+        "lightweight", [{"lam": 0, "quantizer": "uniform", "clip": "percentile", "levels": n, **PLAIN} for n in LEVELS]),
+    "uniform, min–max clip (n levels)": (
+        "lightweight", [{"lam": 0, "quantizer": "uniform", "clip": "minmax", "levels": n, **PLAIN} for n in LEVELS]),
     HEVC: ("hevc", [{"bits": 10, "qp": q} for q in (22, 27, 32, 35, 37, 39, 41, 43, 45, 47)]),
-    "uniform codec (per-sample min–max, n bits)": ("uniform", [{"bits": b} for b in (8, 6, 4, 3, 2)]),
+    UNIFORM_CODEC: ("uniform", [{"bits": b} for b in (8, 6, 4, 3, 2)]),
 }
 IMAGENET_VARIANTS: dict[str, tuple[str, list[dict[str, Any]]]] = {
     DEFAULT: ("lightweight", [{"lam": v} for v in (0.001, 0.003, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4)]),
-    "lightweight per-channel (ECSQ, model clip)": ("lightweight", [{"lam": v, "per_channel": True} for v in (0.003, 0.01, 0.03, 0.1, 0.3)]),
+    PAPER: ("lightweight", [{"lam": v, **PLAIN} for v in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)]),
+    PER_CHANNEL: ("lightweight", [{"lam": v, "per_channel": True, "context": False} for v in (0.003, 0.01, 0.03, 0.1, 0.3)]),
     HEVC: ("hevc", [{"bits": 10, "qp": q} for q in (12, 17, 22, 27, 32, 37, 42)]),
     AV1: ("av1", [{"bits": 10, "cq": q} for q in (5, 15, 25, 35, 45, 55)]),
 }
@@ -110,14 +122,21 @@ def _chosen(codec) -> dict[str, Any]:
 # --- part fm --------------------------------------------------------------------------------------------
 
 
-def part_fm(samples: int) -> tuple[list[Record], dict[str, Any]]:
+def part_fm(samples: int, cache: Path, only: str | None = None) -> tuple[list[Record], dict[str, Any]]:
+    """Every Fashion-MNIST split; each split's records are cached on their own (``--only`` runs one)."""
     records: list[Record] = []
     fits: dict[str, Any] = {}
     for model, split in FM_SPLITS:
-        log(f"{model} @ {split}: preparing {samples} test samples")
-        ctx = prepare(model, split, samples=samples, calibration_samples=64)
-        records += run_variants(ctx, FM_VARIANTS, "fm")
-        fits[f"{model}@{split}"] = fit_check(ctx)
+        key = f"{model}@{split}"
+        path = cache / f"fm_{model}_{split}.json"
+        if (only is None or only == key) and not path.exists():
+            log(f"{key}: preparing {samples} test samples")
+            ctx = prepare(model, split, samples=samples, calibration_samples=64)
+            recs = run_variants(ctx, FM_VARIANTS, "fm")
+            save_records(recs, path, meta=run_meta(samples=samples, fit=fit_check(ctx)))
+        if path.exists():
+            records += load_records(path)
+            fits[key] = json.loads(path.read_text())["meta"]["fit"]
     return records, {"fit": fits}
 
 
@@ -127,7 +146,7 @@ def fit_check(ctx, lams=(0.05, 0.2, 0.4)) -> dict[str, Any]:
     out: dict[str, Any] = {"activation": point.activation if point else None}
     feats = ctx.features.numpy()
     for lam in lams:
-        codec = get_codec("lightweight", lam=lam).fit(ctx.calib_features, split_point=point)
+        codec = get_codec("lightweight", lam=lam, **PLAIN).fit(ctx.calib_features, split_point=point)
         d = codec.describe()
         model = FeatureModel.from_json(d["model"], d["activation"], d["slope"])
         if "model" not in out:
@@ -190,6 +209,7 @@ def part_speed() -> tuple[list[Record], dict[str, Any]]:
         entry: dict[str, Any] = {"shape": list(x.shape), "elements": int(x.numel())}
         codecs = {
             "lightweight": get_codec("lightweight", lam=0.2).fit(ctx.calib_features, split_point=ctx.split_point),
+            "lightweight (paper coding)": get_codec("lightweight", lam=0.2, **PLAIN).fit(ctx.calib_features, split_point=ctx.split_point),
             "hevc": get_codec("hevc", bits=10, qp=37).fit(ctx.calib_features),
             "av1": get_codec("av1", bits=10, cq=35).fit(ctx.calib_features),
         }
@@ -402,10 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parts", default="fm,speed,imagenet")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/splitcodec-lightweight"))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only", default=None, help="part fm: run only this model@split (others come from the cache)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.cache.mkdir(parents=True, exist_ok=True)
-    funcs = {"fm": lambda: part_fm(args.samples), "imagenet": part_imagenet, "speed": part_speed}
+    funcs = {"fm": lambda: part_fm(args.samples, args.cache, args.only), "imagenet": part_imagenet, "speed": part_speed}
     for part in [p for p in args.parts.split(",") if p]:
         t0 = time.time()
         records, meta = funcs[part]()
@@ -432,10 +453,10 @@ def main(argv: list[str] | None = None) -> int:
         throughput=throughput,
     )
     save_records(records, RESULTS / "lightweight.json", meta=meta)
-    fm_labels = [DEFAULT, "lightweight per-channel (ECSQ, model clip)", HEVC, "uniform codec (per-sample min–max, n bits)"]
+    fm_labels = [DEFAULT, PAPER, HEVC, UNIFORM_CODEC]
     plot(records, fm_labels, RESULTS / "lightweight.png", metric="top1", zoom=6.0,
          title="lightweight vs x265 on the same features (Fashion-MNIST test images)")
-    abl = [k for k in FM_VARIANTS if k not in (HEVC, "uniform codec (per-sample min–max, n bits)")]
+    abl = [k for k in FM_VARIANTS if k not in (HEVC, UNIFORM_CODEC)]
     plot(records, abl, RESULTS / "lightweight_ablation.png", metric="top1", zoom=6.0,
          title="ablation: clip (min–max / p99.9 / model) × quantizer (uniform / ECSQ)")
     plot(records, list(IMAGENET_VARIANTS), RESULTS / "lightweight_imagenet.png", metric="cosine", zoom=0.05,

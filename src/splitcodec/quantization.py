@@ -479,8 +479,14 @@ class ScalarQuantizer:
         return int(self.levels.size)
 
     def quantize(self, y: np.ndarray) -> np.ndarray:
-        """Cell index of every value (int32)."""
-        return np.searchsorted(self.thresholds, np.asarray(y, dtype=np.float32), side="right").astype(np.int32)
+        """Cell index of every value (int32): how many thresholds are ``<= y``."""
+        y = np.asarray(y, dtype=np.float32)
+        if self.thresholds.size > 16:
+            return np.searchsorted(self.thresholds, y, side="right").astype(np.int32)
+        idx = np.zeros(y.shape, dtype=np.int32)
+        for t in self.thresholds:  # a few vectorised compares beat a binary search per element
+            idx += y >= t
+        return idx
 
     def dequantize(self, idx: np.ndarray) -> np.ndarray:
         return self.levels[idx]

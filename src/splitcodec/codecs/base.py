@@ -192,7 +192,7 @@ class Codec(ABC):
         payload = self.encode_array(arr)
         full = self.get_config()
         if config == "ref":
-            return bitstream.pack(payload, arr.shape, dtype, ref=bitstream.config_ref(full))
+            return bitstream.pack(payload, arr.shape, dtype, ref=self.config_ref)
         if config == "inline":
             return bitstream.pack(payload, arr.shape, dtype, config=full)
         raise CodecError(f'config must be "inline" or "ref", got {config!r}')
@@ -201,10 +201,10 @@ class Codec(ABC):
         """Decode a stream written by this codec (same config).  Use :func:`splitcodec.decode` otherwise."""
         frame = bitstream.unpack(data, limits)
         mine = self.get_config()
-        if frame.config_ref is not None and frame.config_ref != bitstream.config_ref(mine):
+        if frame.config_ref is not None and frame.config_ref != self.config_ref:
             raise BitstreamError(
                 f"stream refers to config {frame.config_ref.hex()}, this {self.codec_id!r} codec "
-                f"has {bitstream.config_ref(mine).hex()}"
+                f"has {self.config_ref.hex()}"
             )
         if frame.config is not None and frame.config != mine:
             raise BitstreamError(

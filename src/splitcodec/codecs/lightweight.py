@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from splitcodec import bitstream
 from splitcodec.codecs.base import Codec, as_array
 from splitcodec.codecs.registry import register_codec
 from splitcodec.entropy import quantize_pmf
@@ -85,6 +86,8 @@ CALIBRATION_SAMPLES = 64
 #: Probability tables are integer counts summing to 2**PRECISION.
 PRECISION = 16
 MAX_LEVELS = 64
+#: With channel_tables, channels are clustered into at most this many tables (one ANS call per table).
+TABLE_GROUPS = 16
 #: Pseudo-observations of the tensor's index histogram mixed into every channel or context table.
 TABLE_PRIOR = 32.0
 #: A (channel, cell) centroid needs this many calibration values, else the cell's shared level is kept.
@@ -116,7 +119,8 @@ class _Fitted:
     slope: float
     channels: int | None
     designs: list[_Design]  # 1 (shared) or one per channel
-    tables: list[np.ndarray]  # 1 or one per channel: the plain (or anchor) indices
+    tables: list[np.ndarray]  # the plain (or anchor) indices' tables: 1, or one per channel group
+    table_of: np.ndarray | None = None  # (channels,) table index of each channel, when there are several
     ctx_tables: list[np.ndarray] | None = None  # CONTEXTS tables for the non-anchor indices
     rest: int = 0  # the index the context counts against (the most frequent one)
     channel_levels: np.ndarray | None = None  # (channels, N) float32 reconstruction table
@@ -183,6 +187,7 @@ class Lightweight(Codec):
         self.max_levels = max_levels
         self._fit: _Fitted | None = None
         self._ans: dict[tuple[str, int], Any] = {}
+        self._ref: tuple[Any, tuple[Any, ...], bytes] | None = None
 
     # --- fit ---------------------------------------------------------------------------------------------
     def fit(self, features: torch.Tensor | np.ndarray, split_point: Any = None) -> "Lightweight":
@@ -220,7 +225,7 @@ class Lightweight(Codec):
         designs = [self._design(y, activation, slope, lam_abs, n, grid=24) for y in planes]
         # each channel's own histogram, with half a count per level so that no level is impossible
         tables = [_table(np.bincount(d.quantizer.quantize(y), minlength=d.quantizer.n) + 0.5) for d, y in zip(designs, planes)]
-        return _Fitted(activation, slope, arr.shape[1], designs, tables)
+        return _Fitted(activation, slope, arr.shape[1], designs, tables, table_of=np.arange(arr.shape[1]))
 
     def _fit_shared(self, arr: np.ndarray, activation: str, slope: float, lam_abs: float) -> _Fitted:
         design = self._design(arr.ravel(), activation, slope, lam_abs, self.levels)
@@ -237,13 +242,16 @@ class Lightweight(Codec):
             counts = _neighbour_counts(idx, anchor, fitted.rest)[..., ~anchor]
             others = idx[..., ~anchor]
             fitted.ctx_tables = [_table(np.bincount(others[counts == k], minlength=q.n) + prior) for k in range(CONTEXTS)]
-        if self.channel_tables and has_channels and q.n > 1:
-            fitted.tables = [_table(_hist(plain[:, c], q.n) + prior) for c in range(arr.shape[1])]
+        if self.channel_tables and has_channels and q.n > 1 and arr.shape[1] > 1:
+            hists = np.stack([_hist(plain[:, c], q.n) for c in range(arr.shape[1])])
+            fitted.table_of = _group_channels(hists, min(TABLE_GROUPS, arr.shape[1]))
+            groups = int(fitted.table_of.max()) + 1
+            fitted.tables = [_table(hists[fitted.table_of == g].sum(0) + prior) for g in range(groups)]
         else:
             fitted.tables = [_table(_hist(plain, q.n) + prior)]
         if self.channel_levels and has_channels:
             fitted.channel_levels = _channel_centroids(arr, idx, q.levels)
-        if len(fitted.tables) > 1 or fitted.channel_levels is not None:
+        if fitted.table_of is not None or fitted.channel_levels is not None:
             fitted.channels = arr.shape[1]
         return fitted
 
@@ -314,6 +322,7 @@ class Lightweight(Codec):
             "clip": [list(d.clip) for d in f.designs],
             "model": [None if d.model is None else d.model.to_json() for d in f.designs],
             "counts": [t.tolist() for t in f.tables],
+            "table_of_channel": None if f.table_of is None else f.table_of.tolist(),
             "context": None if f.ctx_tables is None else {"rest": f.rest, "counts": [t.tolist() for t in f.ctx_tables]},
             "channel_levels": None if f.channel_levels is None else f.channel_levels.tolist(),
         }
@@ -325,6 +334,8 @@ class Lightweight(Codec):
             channels = state["channels"]
             rows = list(zip(state["thresholds"], state["levels"], state["clip"], state["model"], strict=True))
             tables = [np.asarray(c, dtype=np.int64) for c in state["counts"]]
+            raw_of = state.get("table_of_channel")
+            table_of = None if raw_of is None else np.asarray(raw_of, dtype=np.int64)
             context = state.get("context")
             ctx_tables = None if context is None else [np.asarray(c, dtype=np.int64) for c in context["counts"]]
             rest = 0 if context is None else context["rest"]
@@ -336,9 +347,15 @@ class Lightweight(Codec):
             raise CodecError(f"lightweight: state has unknown activation {activation!r}")
         if channels is not None and (not _is_int(channels) or channels < 1):
             raise CodecError(f"lightweight: state announces {channels!r} channels")
-        allowed = {1} if channels is None else {1, channels}
-        if len(rows) not in allowed or len(tables) not in allowed or len(tables) < len(rows):
-            raise CodecError(f"lightweight: state has {len(rows)} quantizers and {len(tables)} tables for channels={channels!r}")
+        if len(rows) not in ({1} if channels is None else {1, channels}):
+            raise CodecError(f"lightweight: state has {len(rows)} quantizers for channels={channels!r}")
+        if table_of is None:
+            if len(tables) != 1 or len(rows) != 1:
+                raise CodecError("lightweight: several quantizers or tables need a table_of_channel map")
+        elif channels is None or table_of.shape != (channels,) or table_of.min(initial=0) < 0 or (
+            table_of.max(initial=0) >= len(tables)
+        ):
+            raise CodecError(f"lightweight: table_of_channel must map {channels} channels to the {len(tables)} tables")
         designs = []
         for i, (t, r, clip, m) in enumerate(rows):
             try:
@@ -351,6 +368,8 @@ class Lightweight(Codec):
             if not (np.array_equal(q.levels, r64) and np.array_equal(q.thresholds, t64)) or q.n > MAX_LEVELS:
                 raise CodecError(f"lightweight: quantizer {i} must hold at most {MAX_LEVELS} float32 levels")
             designs.append(_Design(q, model, clip_t))
+        if len(designs) > 1 and (table_of is None or not np.array_equal(table_of, np.arange(len(designs)))):
+            raise CodecError("lightweight: per-channel quantizers need one table per channel")
         for i, counts in enumerate(tables):
             _check_table(counts, designs[i if len(designs) > 1 else 0].quantizer.n, f"table {i}")
         n = designs[0].quantizer.n
@@ -365,11 +384,19 @@ class Lightweight(Codec):
             if not (np.isfinite(channel_levels).all() and np.array_equal(channel_levels.astype(np.float32), channel_levels)):
                 raise CodecError("lightweight: channel_levels must be finite float32 values")
             channel_levels = channel_levels.astype(np.float32)
-        self._set(_Fitted(activation, slope, channels, designs, tables, ctx_tables, int(rest), channel_levels))
+        self._set(_Fitted(activation, slope, channels, designs, tables, table_of, ctx_tables, int(rest), channel_levels))
 
     @property
     def is_fitted(self) -> bool:
         return self._fit is not None
+
+    @property
+    def config_ref(self) -> bytes:
+        """The 4-byte config reference, cached until a re-fit or a parameter change (the config is large)."""
+        params = tuple(getattr(self, name) for name in _PARAM_NAMES)
+        if self._ref is None or self._ref[0] is not self._fit or self._ref[1] != params:
+            self._ref = (self._fit, params, bitstream.config_ref(self.get_config()))
+        return self._ref[2]
 
     # --- coding ------------------------------------------------------------------------------------------
     #
@@ -394,12 +421,15 @@ class Lightweight(Codec):
         return self._ans[key]
 
     @staticmethod
-    def _plain_parts(f: _Fitted) -> list[tuple[Any, int, int]]:
-        """``(index expression, table, levels)`` of the plain parts, in decoding order."""
-        if f.channels is None or len(f.tables) == 1 and len(f.designs) == 1:
-            return [(Ellipsis, 0, f.designs[0].quantizer.n)]
-        many_q, many_t = len(f.designs) > 1, len(f.tables) > 1
-        return [((slice(None), c), c if many_t else 0, f.designs[c if many_q else 0].quantizer.n) for c in range(f.channels)]
+    def _groups(f: _Fitted) -> list[tuple[int, np.ndarray, int]]:
+        """``(table, its channels, levels)`` per table, in decoding order (channels in increasing order)."""
+        assert f.table_of is not None
+        out = []
+        for t in range(len(f.tables)):
+            members = np.flatnonzero(f.table_of == t)
+            n = f.designs[int(members[0]) if len(f.designs) > 1 else 0].quantizer.n if members.size else 1
+            out.append((t, members, n))
+        return out
 
     @staticmethod
     def _anchor(f: _Fitted, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -416,15 +446,18 @@ class Lightweight(Codec):
             for c, d in enumerate(f.designs):
                 idx[:, c] = d.quantizer.quantize(x[:, c])
         anchor = self._anchor(f, x.shape)
+        plain = idx if anchor is None else idx[..., anchor]  # anchors of (N, C, H, W): (N, C, n_anchor)
         seq: list[tuple[np.ndarray, Any]] = []
-        for where, table, n in self._plain_parts(f):
-            if n > 1:  # a one-level quantizer costs nothing and is not coded
-                part = idx[where]
-                seq.append(((part if anchor is None else part[..., anchor]).ravel(), self._model("t", table)))
+        if f.table_of is None:
+            if f.designs[0].quantizer.n > 1:  # a one-level quantizer costs nothing and is not coded
+                seq.append((plain.ravel(), self._model("t", 0)))
+        else:
+            by_channel = np.ascontiguousarray(np.moveaxis(plain, 1, 0)).reshape(plain.shape[1], -1)
+            seq += [(by_channel[members].ravel(), self._model("t", t)) for t, members, n in self._groups(f) if n > 1 and members.size]
         if anchor is not None:
-            counts = _neighbour_counts(idx, anchor, f.rest)[..., ~anchor]
-            others = idx[..., ~anchor]
-            seq += [(others[counts == k], self._model("c", k)) for k in range(CONTEXTS)]
+            order, sizes = _by_context(_neighbour_counts(idx, anchor, f.rest)[..., ~anchor])
+            grouped = np.split(idx[..., ~anchor].ravel()[order], np.cumsum(sizes)[:-1])
+            seq += [(grouped[k], self._model("c", k)) for k in range(CONTEXTS)]
         coder = constriction.stream.stack.AnsCoder()
         for symbols, model in reversed(seq):
             if symbols.size:
@@ -453,21 +486,27 @@ class Lightweight(Codec):
 
         idx = np.zeros(shape, dtype=np.int32)
         anchor = self._anchor(f, shape)
-        for where, table, n in self._plain_parts(f):
-            if n > 1:
-                view = idx[where]  # a view: writing into it fills idx
-                if anchor is None:
-                    view[...] = take(self._model("t", table), view.size).reshape(view.shape)
-                else:
-                    target = view[..., anchor]
-                    view[..., anchor] = take(self._model("t", table), target.size).reshape(target.shape)
+        plain_shape = shape if anchor is None else shape[:-2] + (int(anchor.sum()),)
+        if f.table_of is None:
+            count = int(np.prod(plain_shape)) if f.designs[0].quantizer.n > 1 else 0
+            plain = take(self._model("t", 0), count).reshape(plain_shape) if count else np.zeros(plain_shape, np.int32)
+        else:
+            moved = (plain_shape[1], plain_shape[0]) + plain_shape[2:]
+            by_channel = np.zeros((moved[0], int(np.prod(moved[1:]))), dtype=np.int32)
+            for t, members, n in self._groups(f):
+                if n > 1 and members.size:
+                    by_channel[members] = take(self._model("t", t), members.size * by_channel.shape[1]).reshape(-1, by_channel.shape[1])
+            plain = np.moveaxis(by_channel.reshape(moved), 0, 1)
+        if anchor is None:
+            idx[...] = plain
+        else:
+            idx[..., anchor] = plain
         if anchor is not None:
             counts = _neighbour_counts(idx, anchor, f.rest)[..., ~anchor]
-            others = np.zeros(counts.shape, dtype=np.int32)
-            for k in range(CONTEXTS):
-                mask = counts == k
-                others[mask] = take(self._model("c", k), int(mask.sum()))
-            idx[..., ~anchor] = others
+            order, sizes = _by_context(counts)
+            others = np.empty(counts.size, dtype=np.int32)
+            others[order] = np.concatenate([take(self._model("c", k), int(sizes[k])) for k in range(CONTEXTS)])
+            idx[..., ~anchor] = others.reshape(counts.shape)
         if not coder.is_empty():
             raise BitstreamError("lightweight: payload holds more data than the tensor's symbols")
         # the decoder proper: one table lookup per element
@@ -507,6 +546,9 @@ class Lightweight(Codec):
         return out
 
 
+_PARAM_NAMES = tuple(Lightweight.param_names())
+
+
 def _check_table(counts: np.ndarray, n: int, what: str) -> None:
     if counts.shape != (n,) or counts.min() < 1 or int(counts.sum()) != 1 << PRECISION:
         raise CodecError(f"lightweight: {what} needs {n} counts >= 1 summing to 2**{PRECISION}")
@@ -520,6 +562,31 @@ def _hist(idx: np.ndarray, n: int) -> np.ndarray:
     """Histogram of the indices >= 0 (-1 marks indices coded elsewhere)."""
     flat = idx.ravel()
     return np.bincount(flat[flat >= 0], minlength=n).astype(np.float64)
+
+
+def _group_channels(hists: np.ndarray, groups: int, iterations: int = 20) -> np.ndarray:
+    """Cluster channels (rows of index histograms) into ``groups`` tables of small total code length.
+
+    Start from equal-count groups ordered by how often the channel sits at its most common index, then
+    alternate: pool each group's histogram, move each channel to the table that codes it in fewest bits.
+    Returned labels are renumbered 0..G-1 in order of first appearance.
+    """
+    c, n = hists.shape
+    p = (hists + 0.5) / (hists + 0.5).sum(1, keepdims=True)
+    order = np.argsort(p.max(1), kind="stable")
+    labels = np.empty(c, dtype=np.int64)
+    labels[order] = np.arange(c) * groups // c
+    for _ in range(iterations):
+        pooled = np.stack([hists[labels == g].sum(0) for g in range(groups)]) + 0.5
+        cost = -hists @ np.log2(pooled / pooled.sum(1, keepdims=True)).T  # bits of channel c under table g
+        new = np.argmin(cost, axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    _, first = np.unique(labels, return_index=True)
+    remap = np.empty(groups, dtype=np.int64)
+    remap[labels[np.sort(first)]] = np.arange(first.size)
+    return remap[labels]
 
 
 def _channel_centroids(arr: np.ndarray, idx: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -542,9 +609,19 @@ def _anchors(shape: tuple[int, ...]) -> np.ndarray:
 
 def _neighbour_counts(idx: np.ndarray, anchor: np.ndarray, rest: int) -> np.ndarray:
     """For every position, how many of its 4 neighbours are anchors whose index is not ``rest`` (0..4)."""
-    active = (idx != rest) & anchor
-    p = np.pad(active, [(0, 0)] * (idx.ndim - 2) + [(1, 1), (1, 1)]).astype(np.uint8)
-    return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
+    active = ((idx != rest) & anchor).view(np.uint8)
+    out = np.zeros(idx.shape, dtype=np.uint8)
+    out[..., 1:, :] += active[..., :-1, :]
+    out[..., :-1, :] += active[..., 1:, :]
+    out[..., :, 1:] += active[..., :, :-1]
+    out[..., :, :-1] += active[..., :, 1:]
+    return out
+
+
+def _by_context(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (into the flattened non-anchor indices) sorted by context, and each context's size."""
+    flat = counts.ravel()
+    return np.argsort(flat, kind="stable"), np.bincount(flat, minlength=CONTEXTS)
 
 
 def _j(model: FeatureModel, q: ScalarQuantizer, lam: float) -> float:
