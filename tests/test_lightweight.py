@@ -212,3 +212,14 @@ def test_bad_parameters_and_states_are_codec_errors():
         get_codec(broken)
     with pytest.raises(CodecError):
         get_codec("lightweight", per_channel=True).fit(torch.rand(4, 10))
+
+
+def test_cli_fit_model_reports_the_fit(tmp_path, capsys):
+    from splitcodec.cli import main
+
+    torch.save(relu_features(32), tmp_path / "calib.pt")
+    torch.save(relu_features(8, seed=3), tmp_path / "test.pt")
+    assert main(["fit-model", str(tmp_path / "calib.pt"), "--test", str(tmp_path / "test.pt"), "--lam", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "relu" in out and "KS" in out and "held-out" in out and "index entropy" in out
+    assert main(["fit-model"]) == 2
