@@ -640,27 +640,6 @@ def _envelope(levels: np.ndarray, lengths: np.ndarray, lam: float) -> tuple[np.n
     return np.array(keep, dtype=np.int64), np.array(cuts, dtype=np.float64)
 
 
-def _partition(levels: np.ndarray, lengths: np.ndarray, lam: float, neg_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Cells of the Lagrangian assignment when negative values' distortion weighs ``neg_weight``.
-
-    Below 0 the cost ``w (y - r)^2 + λ ℓ`` is the unweighted one with ``λ / w``; the two envelopes are
-    joined at 0.  Returns ``(level index per cell, thresholds)``.
-    """
-    if neg_weight == 1.0:
-        return _envelope(levels, lengths, lam)
-    kn, cn = _envelope(levels, lengths, lam / neg_weight)
-    kp, cp = _envelope(levels, lengths, lam)
-    m = int(np.searchsorted(cn, 0.0, side="left"))  # cells of the negative envelope below 0
-    mp = int(np.searchsorted(cp, 0.0, side="right"))  # the positive envelope's cell holding 0
-    keep, cuts = list(kn[: m + 1]), list(cn[:m])
-    if kp[mp] != kn[m]:
-        cuts.append(0.0)
-        keep.append(kp[mp])
-    keep += list(kp[mp + 1 :])
-    cuts += list(cp[mp:])
-    return np.array(keep, dtype=np.int64), np.array(cuts, dtype=np.float64)
-
-
 def design_ecsq(
     y: np.ndarray,
     init_levels: np.ndarray,
@@ -669,7 +648,6 @@ def design_ecsq(
     lo: float | None = None,
     hi: float | None = None,
     fix_zero: bool = False,
-    neg_weight: float = 1.0,
     max_iter: int = 100,
     tol: float = 1e-9,
     max_values: int = 500_000,
@@ -677,11 +655,9 @@ def design_ecsq(
     """Entropy-constrained scalar quantizer (Chou–Lookabaugh–Gray) designed on values ``y``.
 
     The values are clipped to ``[lo, hi]`` first (the "modified" design on clipped activations); with
-    ``fix_zero`` the level nearest 0 is moved to exactly 0 and stays there (the ReLU zero mass; for
-    leaky-ReLU the dense region around 0, whose reconstruction must not drift off 0: a shared offset
-    on most of the tensor costs far more accuracy than its MSE says).  Levels whose cell empties are dropped, so
-    the result may have fewer levels than ``init_levels``.  ``info`` holds the design's ``mse`` (against
-    the clipped values), ``bits`` (empirical entropy) and ``iterations``.
+    ``fix_zero`` the level nearest 0 is moved to exactly 0 and stays there (the ReLU zero mass).  Levels
+    whose cell empties are dropped, so the result may have fewer levels than ``init_levels``.  ``info``
+    holds the design's ``mse`` (against the clipped values), ``bits`` (empirical entropy) and ``iterations``.
     """
     ys = np.sort(_subsample(y, max_values))
     if lo is not None or hi is not None:
@@ -689,10 +665,8 @@ def design_ecsq(
     n = ys.size
     if n == 0:
         raise CodecError("design_ecsq needs at least one value")
-    wt = np.where(ys < 0, neg_weight, 1.0)  # distortion weight of each value
-    c0 = np.concatenate([[0.0], np.cumsum(wt)])
-    c1 = np.concatenate([[0.0], np.cumsum(wt * ys)])
-    c2 = np.concatenate([[0.0], np.cumsum(wt * ys * ys)])
+    c1 = np.concatenate([[0.0], np.cumsum(ys)])
+    c2 = np.concatenate([[0.0], np.cumsum(ys * ys)])
     r = np.asarray(init_levels, dtype=np.float64).copy()
     if fix_zero and r.size:
         r[np.argmin(np.abs(r))] = 0.0
@@ -704,7 +678,7 @@ def design_ecsq(
     for it in range(1, max_iter + 1):
         order = np.argsort(r, kind="stable")
         r, lengths = r[order], lengths[order]
-        keep, cuts = _partition(r, lengths, lam, neg_weight)
+        keep, cuts = _envelope(r, lengths, lam)
         r = r[keep]
         starts = np.concatenate([[0], np.searchsorted(ys, cuts, side="left"), [n]])
         counts = np.diff(starts)
@@ -712,15 +686,14 @@ def design_ecsq(
         if not nonempty.all():
             r, lengths = r[nonempty], lengths[keep][nonempty]
             continue
-        s0 = c0[starts[1:]] - c0[starts[:-1]]
         s1 = c1[starts[1:]] - c1[starts[:-1]]
         s2 = c2[starts[1:]] - c2[starts[:-1]]
-        new_r = s1 / s0  # weighted centroids
+        new_r = s1 / counts  # centroids
         if fix_zero:
             new_r[r == 0.0] = 0.0
         p = counts / n
         lengths = -np.log2(p)
-        sse = s2 - 2.0 * new_r * s1 + new_r * new_r * s0
+        sse = s2 - 2.0 * new_r * s1 + new_r * new_r * counts
         mse = float(max(sse.sum(), 0.0) / n)
         bits = float(entropy_bits(p))
         j = mse + lam * bits
@@ -730,7 +703,7 @@ def design_ecsq(
         prev = j
     order = np.argsort(r, kind="stable")
     r, lengths = r[order], lengths[order]
-    keep, cuts = _partition(r, lengths, lam, neg_weight)
+    keep, cuts = _envelope(r, lengths, lam)
     levels32 = r[keep].astype(np.float32)
     cuts32 = cuts.astype(np.float32)
     # float32 rounding may merge neighbours: drop a level whose cell collapsed
