@@ -90,11 +90,28 @@ def log(msg: str) -> None:
 # --- running settings ---------------------------------------------------------------------------------
 
 
+#: Anchor records (codecs other than lightweight) of an earlier run on the same samples, by
+#: (model, split, variant, params): ``--reuse DIR`` takes them instead of re-running x265/AV1.
+REUSED: dict[tuple[str, str, str, str], Record] = {}
+
+
+def load_reusable(folder: Path) -> None:
+    for path in sorted(folder.glob("*.json")):
+        for r in load_records(path):
+            if r.codec != "lightweight" and "variant" in r.extra:
+                r.extra["reused_from"] = str(path)
+                REUSED[(r.model, r.split, r.extra["variant"], json.dumps(r.params, sort_keys=True))] = r
+
+
 def run_variants(ctx, variants: dict[str, tuple[str, list[dict[str, Any]]]], part: str) -> list[Record]:
     records = []
     for label, (codec_id, settings) in variants.items():
         for params in settings:
             codec = get_codec(codec_id, **params)
+            old = REUSED.get((ctx.model_name, ctx.split, label, json.dumps(codec.params(), sort_keys=True)))
+            if old is not None and old.samples == len(ctx.features):
+                records.append(old)
+                continue
             t0 = time.perf_counter()
             try:
                 rec = evaluate_codec(ctx, codec)
@@ -423,9 +440,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/splitcodec-lightweight"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default=None, help="part fm: run only this model@split (others come from the cache)")
+    ap.add_argument("--reuse", type=Path, default=None, help="take anchor (x265/AV1/uniform) records from this earlier cache")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.cache.mkdir(parents=True, exist_ok=True)
+    if args.reuse is not None:
+        load_reusable(args.reuse)
     funcs = {"fm": lambda: part_fm(args.samples, args.cache, args.only), "imagenet": part_imagenet, "speed": part_speed}
     for part in [p for p in args.parts.split(",") if p]:
         t0 = time.time()

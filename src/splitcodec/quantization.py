@@ -581,27 +581,34 @@ def optimal_range(model: FeatureModel, n: int, lam: float = 0.0, *, grid: int = 
     return lo, hi, float(best_j)
 
 
+#: Level counts tried by :func:`choose_uniform`: every count up to 8, then steps of about 1/8.
+LEVEL_COUNTS = (2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20, 23, 26, 29, 32, 36, 40, 45, 50, 56, 64)
+
+
 def choose_uniform(
     model: FeatureModel, lam: float, levels: int | None = None, max_levels: int = 16
 ) -> tuple[int, float, float, float]:
     """Jointly pick the number of levels (unless given) and the clip range minimising ``D + lam·R``.
 
-    Level counts are tried upwards from 2 and the search stops once ``J`` has risen for two counts in a
-    row (``J`` is unimodal in the count in every case we met).  Returns ``(n, lo, hi, J)``.
+    Level counts (:data:`LEVEL_COUNTS` up to ``max_levels``) are tried upwards on a coarse range grid,
+    stopping once ``J`` has risen for two counts in a row (``J`` is unimodal in the count in every case we
+    met); the chosen count's range is then searched on the full grid.  Returns ``(n, lo, hi, J)``.
     """
-    candidates = [levels] if levels is not None else list(range(2, max_levels + 1))
-    best: tuple[int, float, float, float] | None = None
+    if levels is not None:
+        return (levels, *optimal_range(model, levels, lam))
+    candidates = [n for n in LEVEL_COUNTS if n <= max_levels] or [2]
+    best: tuple[int, float] | None = None
     worse = 0
     for n in candidates:
-        lo, hi, j = optimal_range(model, n, lam)
-        if best is None or j < best[3]:
-            best, worse = (n, lo, hi, j), 0
+        j = optimal_range(model, n, lam, grid=24)[2]
+        if best is None or j < best[1]:
+            best, worse = (n, j), 0
         else:
             worse += 1
             if worse == 2:
                 break
     assert best is not None
-    return best
+    return (best[0], *optimal_range(model, best[0], lam))
 
 
 def _envelope(levels: np.ndarray, lengths: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:

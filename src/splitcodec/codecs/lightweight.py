@@ -154,7 +154,7 @@ class Lightweight(Codec):
         channel_levels: bool = True,
         context: bool = True,
         per_channel: bool = False,
-        max_levels: int = 16,
+        max_levels: int = 64,
     ) -> None:
         if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
             raise CodecError(f"lightweight: lam must be a finite number >= 0, got {lam!r}")
