@@ -136,6 +136,7 @@ def test_garbage_and_mismatched_payloads_are_bitstream_errors(codec_id):
 def test_missing_binaries_raise_dependency_errors_naming_the_package(monkeypatch):
     need("hevc")
     data = get_codec("hevc").encode(features())
+    monkeypatch.setenv("SPLITCODEC_DECODER", "ffmpeg")
     monkeypatch.setattr(_ffmpeg.shutil, "which", lambda name: None)
     for codec_id in ("hevc", "av1", "ffv1", "image-hevc"):
         with pytest.raises(DependencyError, match="Debian package"):
@@ -145,6 +146,35 @@ def test_missing_binaries_raise_dependency_errors_naming_the_package(monkeypatch
     with pytest.raises(DependencyError, match="apt-get install ffmpeg"):  # not disguised as a corrupt stream
         get_codec("hevc").decode(data)
     assert "x265" in available_codecs()["hevc"]
+
+
+@pytest.mark.parametrize("codec_id", ["hevc", "av1", "ffv1", "image-hevc"])
+def test_both_decoders_give_the_same_samples(codec_id, monkeypatch):
+    """Decoding is normative: libavcodec in-process (PyAV) and the ffmpeg binary agree bit for bit."""
+    need(codec_id)
+    if _ffmpeg._pyav() is None:
+        pytest.skip("PyAV (package av) is not installed")
+    codec = get_codec(codec_id, **get_codec(codec_id).sweep[-1])  # a lossy setting
+    x = picture((1, 3, 21, 30)) if codec_id.startswith("image") else features((1, 20, 7, 9))
+    data = codec.encode(x)
+    decoded = {}
+    for backend in ("pyav", "ffmpeg"):
+        monkeypatch.setenv("SPLITCODEC_DECODER", backend)
+        assert _ffmpeg.decoder_backend() == backend
+        decoded[backend] = codec.decode(data)
+    assert torch.equal(decoded["pyav"], decoded["ffmpeg"])
+
+
+def test_decoder_choice(monkeypatch):
+    monkeypatch.setenv("SPLITCODEC_DECODER", "vlc")
+    with pytest.raises(DependencyError, match="SPLITCODEC_DECODER"):
+        _ffmpeg.decoder_backend()
+    monkeypatch.setenv("SPLITCODEC_DECODER", "pyav")
+    monkeypatch.setattr(_ffmpeg, "_pyav", lambda: None)
+    with pytest.raises(DependencyError, match="pip install av"):
+        _ffmpeg.decoder_backend()
+    monkeypatch.setenv("SPLITCODEC_DECODER", "auto")
+    assert _ffmpeg.decoder_backend() == "ffmpeg"
 
 
 def test_failing_binary_is_a_codec_error_with_its_stderr(monkeypatch, tmp_path):

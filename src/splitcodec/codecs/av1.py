@@ -3,8 +3,8 @@
 A 4:0:0 (monochrome) still picture of ``bits`` ≤ 8, 10 or 12 bits per sample, libaom's all-intra usage,
 written as a raw low-overhead OBU stream (no IVF/WebM container).  ``cq=None`` is libaom's lossless mode
 (bit-exact codes); ``cq`` in 0..63 is constant-quality (``-crf``) lossy coding.  ``cpu_used`` is libaom's
-speed/size trade-off (0 slowest … 8 fastest).  Both directions run ``ffmpeg`` (Debian package ``ffmpeg``,
-built with libaom; decoding goes through ffmpeg's default AV1 decoder, dav1d), one process per call.
+speed/size trade-off (0 slowest … 8 fastest).  Encoding runs ``ffmpeg`` (Debian package ``ffmpeg``, built
+with libaom) once per picture; decoding uses dav1d through libavcodec (see :mod:`._ffmpeg`).
 
 >>> import torch
 >>> from splitcodec.codecs import get_codec
@@ -78,5 +78,5 @@ class AV1(MosaicCodec):
         return out
 
     def decode_mosaic(self, data: bytes, size: tuple[int, int]) -> np.ndarray:
-        flat = _ffmpeg.ffmpeg_decode(data, ["-f", "obu"], size, _ffmpeg.gray_pix_fmt(self.depth), what="av1 decode")
+        flat = _ffmpeg.decode_picture(data, "av1", size, _ffmpeg.gray_pix_fmt(self.depth), what="av1 decode")
         return flat.reshape(size)

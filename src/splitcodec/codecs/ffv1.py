@@ -5,8 +5,8 @@ the residuals, lossless by design.  Version 1 keeps all its coding parameters in
 no container is needed: the payload is the picture's width and height (2 varints; FFV1 frames do not
 carry them, and a frame decoded at the wrong size would silently give a wrong tensor) and the bare frame.  ``context``
 picks FFV1's small (0) or large (1) context model: the large one learns slower, which costs bits on
-small pictures.  Gray samples of ``bits`` ≤ 8, 10, 12 or 16 bits.  Runs ``ffmpeg`` (Debian package
-``ffmpeg``) once per encode and once per decode.
+small pictures.  Gray samples of ``bits`` ≤ 8, 10, 12 or 16 bits.  Encoding runs ``ffmpeg`` (Debian package
+``ffmpeg``) once per picture; decoding uses libavcodec (see :mod:`._ffmpeg`).
 
 >>> import torch
 >>> from splitcodec.codecs import get_codec
@@ -74,6 +74,5 @@ class FFV1(MosaicCodec):
         if (got_h, got_w) != (h, w):
             raise BitstreamError(f"ffv1: payload holds a {got_w}x{got_h} picture, the shape needs {w}x{h}")
         data = data[pos:]
-        demux = ["-f", "image2pipe", "-frame_size", str(len(data)), "-video_size", f"{w}x{h}", "-c:v", "ffv1"]
-        flat = _ffmpeg.ffmpeg_decode(data, demux, size, _ffmpeg.gray_pix_fmt(self.depth), what="ffv1 decode")
+        flat = _ffmpeg.decode_picture(data, "ffv1", size, _ffmpeg.gray_pix_fmt(self.depth), what="ffv1 decode")
         return flat.reshape(size)
