@@ -101,7 +101,7 @@ def test_x265_stream_has_no_info_sei():
         ("hevc", {"qp": 52}, "qp"),
         ("hevc", {"preset": "warp"}, "preset"),
         ("av1", {"cq": 64}, "cq"),
-        ("av1", {"cpu_used": 9}, "cpu_used"),
+        ("av1", {"cpu_used": 10}, "cpu_used"),
         ("ffv1", {"context": 2}, "context"),
         ("jpegxl", {"distance": -1}, "distance"),
         ("png", {"bits": 0}, "bits"),
@@ -143,6 +143,8 @@ def test_missing_binaries_raise_dependency_errors_naming_the_package(monkeypatch
             get_codec(codec_id).check_available()
     with pytest.raises(DependencyError, match="apt-get install x265"):
         get_codec("hevc").encode(features())
+    with pytest.raises(DependencyError, match="apt-get install aom-tools"):
+        get_codec("av1").encode(features())
     with pytest.raises(DependencyError, match="apt-get install ffmpeg"):  # not disguised as a corrupt stream
         get_codec("hevc").decode(data)
     assert "x265" in available_codecs()["hevc"]
