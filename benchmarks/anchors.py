@@ -4,9 +4,10 @@ For each model at two split points: x265 HEVC lossless + QPs, libaom AV1 lossles
 JPEG XL (lossless and lossy) on the 10-bit mosaic (WebP: 8-bit; the lossless codecs also at 8 bits, so all
 six meet on the same 8-bit mosaic), and per model the input picture coded with JPEG, WebP and HEVC at a
 quality sweep (the whole model runs on the decoded picture).  Rate counts every byte of every per-sample
-stream (container included); encode/decode times are per sample, measured in this one run, and include
-starting the x265/ffmpeg processes for the anchors that run them (that start-up is measured on its own
-and printed, so it can be told apart).  Lossless settings are checked bit-exact on the quantized codes.
+stream (container included); encode/decode times are per sample, measured in this one run.  Encode times
+of hevc/av1/ffv1/image-hevc include starting the x265/aomenc/ffmpeg process for each picture (that start-up
+is measured on its own and printed, so it can be told apart); their decodes run libavcodec in-process
+(PyAV) when it is installed (meta "decoder").  Lossless settings are checked bit-exact on the quantized codes.
 
     PYTHONPATH=src python benchmarks/anchors.py --samples 300          # writes benchmarks/results/anchors.*
 """
@@ -24,6 +25,7 @@ import torch
 from rich.console import Console
 
 from splitcodec.codecs import _ffmpeg, get_codec
+from splitcodec.codecs.av1 import AOMENC
 from splitcodec.eval import evaluate_codec, plot_rate_accuracy, prepare, run_meta, save_records
 from splitcodec.eval.records import Record
 from splitcodec.tiling import dequantize, quantize
@@ -43,7 +45,7 @@ LOSSLESS_8 = [("hevc", {"bits": 8, "qp": None}), ("av1", {"bits": 8, "cq": None}
               ("png", {"bits": 8}), ("webp", {"bits": 8}), ("jpegxl", {"bits": 8, "distance": 0.0})]
 LOSSY = (
     [("hevc", {"bits": 10, "qp": qp}) for qp in (22, 27, 32, 37, 42, 47)]
-    + [("av1", {"bits": 10, "cq": cq}) for cq in (20, 32, 44, 56)]
+    + [("av1", {"bits": 10, "cq": cq}) for cq in (20, 32, 44, 50, 56)]
     + [("jpegxl", {"bits": 10, "distance": d}) for d in (1.0, 2.0, 4.0, 8.0)]
 )
 IMAGE = (
@@ -72,6 +74,69 @@ def bit_exact(codec_id: str, params: dict[str, Any], features: torch.Tensor, n: 
     return True
 
 
+def plot_bytes(records: list[Record], path: Path) -> Path:
+    """Per model: bytes/sample (log) vs accuracy, every feature anchor at both splits and the input anchors."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    models = sorted({r.model for r in records})
+    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.6), squeeze=False)
+    shown = {"hevc": "-", "av1": "--", "jpegxl": ":", "image-jpeg": "-", "image-webp": "--", "image-hevc": ":"}
+    for ax, model in zip(axes.flat, models):
+        recs = [r for r in records if r.model == model]
+        metric = "top1" if all(r.top1 is not None for r in recs) else "cosine"
+        splits = sorted({r.split for r in recs if r.split != "input"})
+        colors = {s: c for s, c in zip(splits, ("tab:blue", "tab:orange", "tab:green"))} | {"input": "k"}
+        for split in [*splits, "input"]:
+            for codec, style in shown.items():
+                pts = sorted((r.bytes_per_sample, getattr(r, metric)) for r in recs
+                             if r.split == split and r.codec == codec and r.params.get("bits", 10) == 10)
+                if pts:
+                    xs, ys = zip(*pts)
+                    ax.plot(xs, ys, style, marker="o", ms=3, lw=1.2, color=colors[split], label=f"{codec} @ {split}")
+            for r in recs:  # lossless anchors as single points
+                if r.split == split and r.codec in ("ffv1", "png", "webp") and r.params.get("bits") == 8:
+                    ax.plot(r.bytes_per_sample, getattr(r, metric), "x", color=colors[split], ms=5)
+        ref = next((r.top1_ref for r in recs if r.top1_ref is not None), None)
+        if metric == "top1" and ref is not None:
+            ax.axhline(ref, color="gray", ls="--", lw=0.8)
+            ax.set_ylim(max(0.0, ref - 30), ref + 3)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel("bytes per sample (headers included)")
+        ax.set_ylabel("top-1 accuracy (%)" if metric == "top1" else "output cosine similarity vs uncut model")
+        ax.set_title(f"{model}: features at {', '.join(splits)} vs the input picture", fontsize=9)
+        ax.grid(True, which="both", alpha=0.25)
+        ax.legend(fontsize=6, loc="lower right", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def lossless_summary(records: list[Record]) -> None:
+    """Bytes of each lossless anchor relative to x265 lossless on the same mosaic (negative: smaller)."""
+    from rich.table import Table
+
+    t = Table(title="lossless anchors: bytes vs x265 lossless on the same n-bit mosaic (%)")
+    codecs = ["hevc", "av1", "ffv1", "png", "webp", "jpegxl"]
+    for col in ("model", "split", "bits", *codecs):
+        t.add_column(col, justify="left" if col in ("model", "split") else "right")
+    keys = sorted({(r.model, r.split, r.params.get("bits")) for r in records if r.split != "input"})
+    for model, split, bits in keys:
+        size = {r.codec: r.bytes_per_sample for r in records if (r.model, r.split, r.params.get("bits")) == (model, split, bits)
+                and is_lossless(r.codec, r.params)}
+        if "hevc" not in size:
+            continue
+        cells = [f"{size['hevc']:.0f} B" if c == "hevc" else ("–" if c not in size else f"{(size[c] / size['hevc'] - 1) * 100:+.1f}")
+                 for c in codecs]
+        t.add_row(model, split, str(bits), *cells)
+    console.print(t)
+
+
 def table(records: list[Record], title: str) -> None:
     from rich.table import Table
 
@@ -97,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "anchors.json")
     args = ap.parse_args(argv)
 
-    startup = {"ffmpeg_ms": _ffmpeg.startup_ms(_ffmpeg.FFMPEG, 9), "x265_ms": _ffmpeg.startup_ms(_ffmpeg.X265, 9)}
-    console.print(f"process start-up alone (median of 9): ffmpeg {startup['ffmpeg_ms']:.1f} ms, x265 {startup['x265_ms']:.1f} ms")
+    startup = {"ffmpeg_ms": _ffmpeg.startup_ms(_ffmpeg.FFMPEG, 9), "x265_ms": _ffmpeg.startup_ms(_ffmpeg.X265, 9),
+               "aomenc_ms": _ffmpeg.startup_ms(AOMENC, 9), "decoder": _ffmpeg.decoder_backend()}
+    console.print(f"process start-up alone (median of 9): ffmpeg {startup['ffmpeg_ms']:.1f} ms, x265 {startup['x265_ms']:.1f} ms, "
+                  f"aomenc {startup['aomenc_ms']:.1f} ms; decoder: {startup['decoder']}")
     records: list[Record] = []
     t_all = time.perf_counter()
     for model in args.models:
@@ -123,16 +190,20 @@ def main(argv: list[str] | None = None) -> int:
             records += split_records
             console.print(f"  ({time.perf_counter() - t0:.0f} s)")
             save_records(records, args.out, run_meta(command="benchmarks/anchors.py", argv=sys.argv[1:], **startup))
-    startup_end = {"ffmpeg_ms_end": _ffmpeg.startup_ms(_ffmpeg.FFMPEG, 9), "x265_ms_end": _ffmpeg.startup_ms(_ffmpeg.X265, 9)}
+    startup_end = {"ffmpeg_ms_end": _ffmpeg.startup_ms(_ffmpeg.FFMPEG, 9), "x265_ms_end": _ffmpeg.startup_ms(_ffmpeg.X265, 9),
+                   "aomenc_ms_end": _ffmpeg.startup_ms(AOMENC, 9)}
     meta = run_meta(command="benchmarks/anchors.py", argv=sys.argv[1:], seconds=round(time.perf_counter() - t_all),
                     **startup, **startup_end)
     json_path, csv_path = save_records(records, args.out, meta)
     png = plot_rate_accuracy(records, args.out.with_suffix(".png"), title="anchors: bits per element vs accuracy")
+    png2 = plot_bytes(records, args.out.with_name(args.out.stem + "_bytes.png"))
     table(records, "anchors")
-    console.print(f"process start-up: ffmpeg {startup['ffmpeg_ms']:.1f} → {startup_end['ffmpeg_ms_end']:.1f} ms, "
-                  f"x265 {startup['x265_ms']:.1f} → {startup_end['x265_ms_end']:.1f} ms (start → end of run); "
-                  "the hevc/av1/ffv1/image-hevc times above include one such start per encode and per decode")
-    console.print(f"wrote {json_path}, {csv_path}, {png}")
+    lossless_summary(records)
+    console.print(f"process start-up (start → end of run): ffmpeg {startup['ffmpeg_ms']:.1f} → {startup_end['ffmpeg_ms_end']:.1f} ms, "
+                  f"x265 {startup['x265_ms']:.1f} → {startup_end['x265_ms_end']:.1f} ms, aomenc {startup['aomenc_ms']:.1f} → "
+                  f"{startup_end['aomenc_ms_end']:.1f} ms; the hevc/image-hevc (x265), av1 (aomenc) and ffv1 (ffmpeg) encode "
+                  f"times include one such start per picture; decoding ran via {startup['decoder']}")
+    console.print(f"wrote {json_path}, {csv_path}, {png}, {png2}")
     return 0
 
 

@@ -230,7 +230,7 @@ def _decode_ffmpeg(data: bytes, codec: str, size: tuple[int, int], pix_fmt: str,
 
 def startup_ms(tool: Tool = FFMPEG, repeat: int = 5) -> float:
     """Median wall time (ms) of starting ``tool`` and letting it exit: the per-call floor of these anchors."""
-    args = ["-hide_banner", "-version"] if tool is FFMPEG else ["--version"]
+    args = ["-hide_banner", "-version"] if tool is FFMPEG else ["--help"]
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
