@@ -49,7 +49,7 @@ def test_cosine_when_top1_is_missing_and_notes_when_curves_do_not_overlap():
     far = [rec("far", "s", r, None, cosine=c) for r, c in ((1, 0.1), (2, 0.2))]
     rows = {r.codec: r for r in compare_records(a + b + far, anchor="hevc")}
     assert rows["mine"].metric == "cosine" and rows["mine"].bd_rate == pytest.approx(-50.0)
-    assert rows["far"].bd_rate is None and "do not overlap" in rows["far"].note
+    assert rows["far"].bd_rate is None and "curves do not overlap" in rows["far"].note
     with pytest.raises(SplitcodecError, match="no records of anchor codec 'av1'"):
         compare_records(a, anchor="av1")
     with pytest.raises(SplitcodecError, match="metric"):

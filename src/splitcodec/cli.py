@@ -330,7 +330,8 @@ def compare_cmd(
     source = " vs ".join(str(p) for p in results)
     table = Table(title=f"BD figures against {anchor} ({source}); rate = bytes/sample, headers included")
     for col in ("model", "split", "codec", "anchor at", "metric", "points", "BD-rate %", "BD-accuracy", "note"):
-        table.add_column(col, justify="right" if col in ("points", "BD-rate %", "BD-accuracy") else "left")
+        numeric = col in ("points", "BD-rate %", "BD-accuracy")
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=col != "note", overflow="fold")
     for r in rows:
         table.add_row(
             r.model, r.split, r.codec, r.anchor_split, r.metric, f"{r.points}/{r.anchor_points}",

@@ -68,6 +68,15 @@ def _pick_metric(a: Sequence[Record], b: Sequence[Record], metric: str) -> str:
     return "agreement"
 
 
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    if "at least 2 points" in text:
+        return "a curve has < 2 points of rising accuracy"
+    if "do not overlap" in text:
+        return "curves do not overlap"
+    return text
+
+
 def compare_records(
     anchor_records: Iterable[Record],
     test_records: Iterable[Record] | None = None,
@@ -105,14 +114,15 @@ def compare_records(
         if any(v is None for v in aa + ab):
             out.append(Comparison(**row, bd_rate=None, bd_accuracy=None, note=f"records lack {m}"))
             continue
-        notes, rate, acc = [], None, None
+        notes: list[str] = []
+        rate = acc = None
         try:
             rate = bd_rate(ra, aa, rb, ab)
         except SplitcodecError as exc:
-            notes.append(f"BD-rate: {exc}")
+            notes.append(_short(exc))
         try:
             acc = bd_accuracy(ra, aa, rb, ab)
         except SplitcodecError as exc:
-            notes.append(f"BD-accuracy: {exc}")
-        out.append(Comparison(**row, bd_rate=rate, bd_accuracy=acc, note="; ".join(notes)))
+            notes.append(_short(exc))
+        out.append(Comparison(**row, bd_rate=rate, bd_accuracy=acc, note="; ".join(dict.fromkeys(notes))))
     return out
