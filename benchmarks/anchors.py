@@ -26,7 +26,7 @@ from rich.console import Console
 
 from splitcodec.codecs import _ffmpeg, get_codec
 from splitcodec.codecs.av1 import AOMENC
-from splitcodec.eval import evaluate_codec, plot_rate_accuracy, prepare, run_meta, save_records
+from splitcodec.eval import evaluate_codec, load_records, plot_rate_accuracy, prepare, run_meta, save_records
 from splitcodec.eval.records import Record
 from splitcodec.tiling import dequantize, quantize
 
@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="*", default=list(SPLITS), help="models to run")
     ap.add_argument("--exact-check", type=int, default=20, help="samples checked bit-exact per lossless setting")
     ap.add_argument("--out", type=Path, default=RESULTS / "anchors.json")
+    ap.add_argument("--resume", action="store_true", help="keep the records in --out of the models not run now")
     args = ap.parse_args(argv)
 
     startup = {"ffmpeg_ms": _ffmpeg.startup_ms(_ffmpeg.FFMPEG, 9), "x265_ms": _ffmpeg.startup_ms(_ffmpeg.X265, 9),
@@ -167,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"process start-up alone (median of 9): ffmpeg {startup['ffmpeg_ms']:.1f} ms, x265 {startup['x265_ms']:.1f} ms, "
                   f"aomenc {startup['aomenc_ms']:.1f} ms; decoder: {startup['decoder']}")
     records: list[Record] = []
+    if args.resume and args.out.exists():
+        records = [r for r in load_records(args.out) if r.model not in args.models]
+        console.print(f"kept {len(records)} records of {sorted({r.model for r in records})} from {args.out}")
     t_all = time.perf_counter()
     for model in args.models:
         for i, split in enumerate(SPLITS[model]):

@@ -126,7 +126,7 @@ DECODERS = ("auto", "pyav", "ffmpeg")
 
 
 def decoder_backend() -> str:
-    """"pyav" (libavcodec in-process) or "ffmpeg" (the binary); ``SPLITCODEC_DECODER`` forces one."""
+    """The decoding backend: "pyav" (libavcodec in-process) or "ffmpeg" (the binary); ``SPLITCODEC_DECODER`` forces one."""
     choice = os.environ.get("SPLITCODEC_DECODER", "auto")
     if choice not in DECODERS:
         raise DependencyError(f"SPLITCODEC_DECODER must be one of {', '.join(DECODERS)}, got {choice!r}")
