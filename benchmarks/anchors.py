@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from splitcodec.codecs import _ffmpeg, get_codec
+from splitcodec.codecs import _ffmpeg, default_settings, get_codec
 from splitcodec.codecs.av1 import AOMENC
 from splitcodec.eval import evaluate_codec, load_records, plot_rate_accuracy, prepare, run_meta, save_records
 from splitcodec.eval.records import Record
@@ -43,16 +43,9 @@ LOSSLESS_10 = [("hevc", {"bits": 10, "qp": None}), ("av1", {"bits": 10, "cq": No
                ("png", {"bits": 10}), ("jpegxl", {"bits": 10, "distance": 0.0})]
 LOSSLESS_8 = [("hevc", {"bits": 8, "qp": None}), ("av1", {"bits": 8, "cq": None}), ("ffv1", {"bits": 8}),
               ("png", {"bits": 8}), ("webp", {"bits": 8}), ("jpegxl", {"bits": 8, "distance": 0.0})]
-LOSSY = (
-    [("hevc", {"bits": 10, "qp": qp}) for qp in (22, 27, 32, 37, 42, 47)]
-    + [("av1", {"bits": 10, "cq": cq}) for cq in (20, 32, 44, 50, 56)]
-    + [("jpegxl", {"bits": 10, "distance": d}) for d in (1.0, 2.0, 4.0, 8.0)]
-)
-IMAGE = (
-    [("image-jpeg", {"quality": q}) for q in (95, 75, 50, 30, 10)]
-    + [("image-webp", {"quality": q}) for q in (90, 70, 50, 25, 5)]
-    + [("image-hevc", {"qp": qp}) for qp in (22, 27, 32, 37, 42)]
-)
+#: The lossy settings are the codecs' default sweeps (lossless first, then QP / CQ / distance).
+LOSSY = [(c, p) for c in ("hevc", "av1", "jpegxl") for p in default_settings(c)[1:]]
+IMAGE = [(c, p) for c in ("image-jpeg", "image-webp", "image-hevc") for p in default_settings(c)]
 
 console = Console(width=180)
 

@@ -43,11 +43,11 @@ class AV1(MosaicCodec):
     max_bits = 12
     sweep = (
         {"bits": 10, "cq": None},
-        {"bits": 10, "cq": 10},
         {"bits": 10, "cq": 20},
-        {"bits": 10, "cq": 30},
-        {"bits": 10, "cq": 40},
+        {"bits": 10, "cq": 32},
+        {"bits": 10, "cq": 44},
         {"bits": 10, "cq": 50},
+        {"bits": 10, "cq": 56},
     )
 
     def __init__(self, bits: int = 10, cq: int | None = None, cpu_used: int = 4) -> None:

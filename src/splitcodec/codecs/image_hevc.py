@@ -64,7 +64,7 @@ class ImageHEVC(ImageCodec):
 
     codec_id = "image-hevc"
     description = "input picture as one intra HEVC picture (x265, 8-bit 4:2:0/4:0:0) at a QP; whole model on the decoded picture"
-    sweep = tuple({"qp": q} for q in (17, 22, 27, 32, 37, 42, 47))
+    sweep = tuple({"qp": q} for q in (22, 27, 32, 37, 42))
 
     def __init__(self, qp: int = 27, preset: str = "medium") -> None:
         self.qp = check_int(self.codec_id, "qp", qp, 0, 51)
