@@ -6,6 +6,7 @@ Every command is also callable in-process: ``splitcodec.cli.main(["codecs"])``.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,7 +24,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Off a terminal (pipes, CI logs) rich would wrap tables at 80 columns: render them wide instead.
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 
