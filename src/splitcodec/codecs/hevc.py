@@ -83,6 +83,7 @@ class HEVC(MosaicCodec):
         {"bits": 10, "qp": 37},
         {"bits": 10, "qp": 42},
         {"bits": 10, "qp": 47},
+        {"bits": 10, "qp": 51},
     )
 
     def __init__(self, bits: int = 10, qp: int | None = None, preset: str = "medium") -> None:
