@@ -1,0 +1,709 @@
+"""``nearlossless``: n-bit quantization, then a lossless coder built for deep features (Choi & Bajić 2018).
+
+The only loss is the per-tensor min–max quantization to ``bits`` bits (:func:`splitcodec.tiling.quantize`,
+the same integers the image/video-codec anchors tile into a mosaic).  The integers are then coded
+losslessly with what distinguishes features from pictures:
+
+* **channels are separate signals**: prediction never crosses a channel border, and every channel keeps
+  running statistics (mean, spread, sparsity) that adapt as it is decoded;
+* **channels share their geometry**: a quarter of the channels (the *reference* channels) is coded
+  first; for the others, the fraction of reference channels that are zero / exactly predictable at the
+  same position is context (the background of the input shows up at the same place in every channel);
+* **the activation**: values at the quantized zero (ReLU sparsity) get a significance flag; for a
+  leaky ReLU the negative side is "un-leaked" (divided by the slope) before prediction and coded with its
+  own scale, so its ten-times finer levels are not mistaken for noise;
+* **flat regions**: whether a value equals its median (LOCO-I) prediction is a binary event with
+  activity contexts — feature maps hold large regions of exactly repeated values;
+* **a causal linear predictor** (left, above, above-left, around the channel's running mean) fitted
+  per tensor by least squares; the remaining values are coded under quantized Gaussians with that mean
+  and a spread from the channel's running spread and the neighbours' residuals.
+
+All binary events use adaptive integer counts; values use ``constriction``'s ANS coder
+(``QuantizedGaussian`` with per-symbol mean and spread).  Decoding runs over anti-diagonal wavefronts
+(all positions with the same ``h + w``, in every channel at once): ``2 (H + W - 1)`` vectorised steps.
+
+The encoder tries the dense mode and, where the data suggests it, the sparse/leaky mode, and keeps the
+shorter stream.  ``fit`` only records the split point's activation slope (a leaky ReLU's is tried).
+
+>>> import numpy as np, torch
+>>> x = torch.relu(torch.randn(1, 8, 6, 6))
+>>> codec = get_codec("nearlossless", bits=8)
+>>> y = codec.decode(codec.encode(x))
+>>> bool(np.array_equal(quantize(y.numpy(), 8)[0], quantize(x.numpy(), 8)[0]))
+True
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from splitcodec.codecs.base import Codec, as_array
+from splitcodec.codecs.registry import get_codec, register_codec
+from splitcodec.entropy import read_varint, write_varint
+from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.tiling import dequantize, quantize
+
+__all__ = ["NearLossless", "encode_levels", "decode_levels"]
+
+MAX_BITS = 16
+_RANGE = struct.Struct("<ff")  # lo, hi of the quantizer
+_MODE_DENSE, _MODE_SPARSE, _MODE_RAW = 1, 2, 3  # raw: fixed-width levels, when nothing else is shorter
+_FLAG_HITS = 4  # payload flag: flat-prediction hit flags are coded
+_FLAG_LAPLACE = 8  # payload flag: values are coded under Laplace rather than Gaussian distributions
+#: the sparse mode is tried when at least this fraction of the values sit at the quantized zero
+SPARSE_MIN_FRACTION = 0.05
+#: hit flags are coded when at least this fraction of the values equal their flat prediction
+HIT_MIN_FRACTION = 0.03
+#: leaky slope tried by an unfitted codec when many values lie below the quantized zero
+DEFAULT_LEAKY_SLOPE = 0.1
+_COEF_SCALE = 1024  # predictor coefficients travel as int16 / 1024
+_N_COEF = 4
+_COEFS = struct.Struct("<4h")
+# prior weights (in samples) of the global statistics against a channel's own running statistics
+_K_MEAN, _K_SPREAD, _K_RATE = 4.0, 12.0, 4.0
+_K_CALIB = 16.0  # prior weight (in values) of the spread calibration
+_GAUSS_PER_MAD = 1.2533141373155001  # sigma / mean absolute deviation of a Gaussian
+_MIN_STD = 0.3
+_W_CHANNEL, _W_LOCAL = 0.5, 0.65  # spread = mix of the channel's and the neighbours' residuals
+_PRIOR_WEIGHT = 2.0  # pseudo-counts of the initial binary probabilities
+# context buckets (the prior probabilities are literals so that every platform starts from the same counts)
+_RATE_EDGES = np.array([0.03, 0.08, 0.15, 0.25, 0.4, 0.6, 0.75, 0.87, 0.95])  # channel non-zero rate
+_RATE_PRIOR = np.array([0.015, 0.055, 0.115, 0.2, 0.325, 0.5, 0.675, 0.81, 0.91, 0.975])
+_N_NB = 7  # neighbourhood states: (available neighbours, non-zero ones) in {(0,0),(1,0),(1,1),(3,0..3)}
+_ACT_EDGES = np.array([1, 3, 7, 15, 31, 63])  # local activity (8-bit units): 0 | 1-2 | 3-6 | ... | 63+
+_HIT_PRIOR = np.array([0.6, 0.3, 0.15, 0.08, 0.04, 0.02, 0.01])
+_HIT_CTX = "B"
+_STD_EDGES = np.array([1.0, 3.0, 10.0])
+_CROSS_EDGES = np.array([0.2, 0.4, 0.6, 0.8])  # fraction of reference channels
+_N_CROSS = len(_CROSS_EDGES) + 2  # bucket 0: not known yet (while coding the reference channels)
+_SIDE_EDGES = np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0])  # (prediction - zero) / spread
+_SIDE_PRIOR = np.array([0.99, 0.93, 0.77, 0.6, 0.4, 0.23, 0.07, 0.01])  # P(below zero) per bucket
+
+
+# --- plane layout and wavefront order ------------------------------------------------------------------
+def _planes(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(P, G, H, W): P planes of H×W in groups of G channels (one group per sample).
+
+    The last two dims are the spatial plane and the third-last the channels; lower-rank tensors are
+    planes of 1×1, all in one group.
+    """
+    if len(shape) >= 3:
+        return int(np.prod(shape[:-2], dtype=np.int64)), int(shape[-3]), int(shape[-2]), int(shape[-1])
+    n = int(np.prod(shape, dtype=np.int64))
+    return n, max(n, 1), 1, 1
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Coding order: wavefronts over the reference channels of every sample, then over the others."""
+
+    P: int
+    G: int
+    H: int
+    W: int
+    order: np.ndarray  # flat indices in coding order
+    bounds: np.ndarray  # step t covers order[bounds[t]:bounds[t + 1]]
+    phase2: int  # first step of the second phase (== steps when there is none)
+    chan: np.ndarray  # plane of each element, in order
+    pos: np.ndarray  # sample * H * W + h * W + w of each element, in order (index into the cross maps)
+    has_l: np.ndarray
+    has_a: np.ndarray
+    refs: np.ndarray  # flat indices of the reference channels' elements, as (samples, R, H * W)
+
+    @property
+    def steps(self) -> int:
+        return len(self.bounds) - 1
+
+
+def _reference_channels(G: int, H: int, W: int) -> int:
+    """How many leading channels of each sample are coded first and serve as cross-channel context."""
+    if H * W < 4 or G < 4:
+        return G
+    return (G + 3) // 4
+
+
+@lru_cache(maxsize=32)
+def _layout(P: int, G: int, H: int, W: int) -> _Layout:
+    R = _reference_channels(G, H, W)
+    hw = H * W
+    plane = np.arange(P).repeat(hw)
+    h = np.tile(np.arange(H).repeat(W), P)
+    w = np.tile(np.arange(W), P * H)
+    phase = ((plane % G) >= R).astype(np.int64)
+    key = phase * (H + W) + h + w
+    order = np.argsort(key, kind="stable")
+    counts = np.bincount(key, minlength=2 * (H + W))
+    counts = counts[counts > 0]
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    phase2 = int(np.searchsorted(bounds, int((phase == 0).sum()))) if R < G else len(counts)
+    samples = P // G
+    refs = (np.arange(samples)[:, None, None] * G + np.arange(R)[None, :, None]) * hw + np.arange(hw)[None, None, :]
+    o_hw = order % hw
+    return _Layout(
+        P=P,
+        G=G,
+        H=H,
+        W=W,
+        order=order,
+        bounds=bounds,
+        phase2=phase2,
+        chan=order // hw,
+        pos=(order // hw // G) * hw + o_hw,
+        has_l=(o_hw % W) > 0,
+        has_a=(o_hw // W) > 0,
+        refs=refs,
+    )
+
+
+# --- the adaptive model, shared by encoder and decoder ---------------------------------------------------
+@dataclass(frozen=True)
+class _Params:
+    """What the payload carries besides the ANS words (all integers, so both sides compute alike)."""
+
+    mode: int
+    hits: bool  # hit flags coded
+    laplace: bool  # values under quantized Laplace (scale = spread / 1.2533) instead of Gaussian
+    slope256: int  # leaky slope × 256 (sparse mode; 0 = ReLU)
+    mean16: int  # global mean of the coded (non-zero) values ×16, in un-leaked units
+    spread16: int  # global mean |residual| ×16
+    rate256: int  # fraction of non-zero values ×256
+    coef: tuple[int, ...]  # predictor coefficients ×_COEF_SCALE
+
+    def pack(self) -> bytes:
+        flags = self.mode | (_FLAG_HITS if self.hits else 0) | (_FLAG_LAPLACE if self.laplace else 0)
+        return (
+            bytes([flags, self.slope256, self.rate256])
+            + write_varint(self.mean16)
+            + write_varint(self.spread16)
+            + _COEFS.pack(*self.coef)
+        )
+
+    @classmethod
+    def unpack(cls, data: bytes, top: int) -> tuple["_Params", int]:
+        if len(data) < 3:
+            raise BitstreamError(f"nearlossless: payload of {len(data)} bytes is shorter than its parameters")
+        flags, slope256, rate256 = data[0], data[1], data[2]
+        mode = flags & 3
+        if flags & ~15 or mode not in (_MODE_DENSE, _MODE_SPARSE) or (mode == _MODE_SPARSE and top < 2):
+            raise BitstreamError(f"nearlossless: invalid coding flags {flags:#04x}")
+        mean16, pos = read_varint(data, 3, max_bytes=5, what="nearlossless mean")
+        spread16, pos = read_varint(data, pos, max_bytes=5, what="nearlossless spread")
+        if pos + _COEFS.size > len(data):
+            raise BitstreamError("nearlossless: payload truncated inside the predictor coefficients")
+        coef = _COEFS.unpack_from(data, pos)
+        params = cls(
+            mode=mode, hits=bool(flags & _FLAG_HITS), laplace=bool(flags & _FLAG_LAPLACE), slope256=slope256, mean16=mean16, spread16=spread16,
+            rate256=rate256, coef=tuple(coef),
+        )
+        return params, pos + _COEFS.size
+
+
+@dataclass
+class _StepModel:
+    """Model parameters of every element of one wavefront step (computed before any of them is coded)."""
+
+    idx: np.ndarray
+    ch: np.ndarray
+    p_nz: np.ndarray  # P(value != zero level)            (sparse mode)
+    zctx: np.ndarray
+    hat: np.ndarray  # flat prediction: median of left, above, left + above - above-left
+    p_hit: np.ndarray  # P(value == hat)
+    hctx: np.ndarray
+    p_neg: np.ndarray  # P(value < zero level | not zero, not hat)
+    sctx: np.ndarray
+    mu: np.ndarray  # prediction, un-leaked units
+    std: np.ndarray  # spread, un-leaked units
+
+
+def _binary_counts(prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return prior * _PRIOR_WEIGHT, (1.0 - prior) * _PRIOR_WEIGHT
+
+
+class _State:
+    """Decoded values, running per-channel statistics and binary context counts."""
+
+    def __init__(self, lay: _Layout, p: _Params, top: int, zero: int) -> None:
+        self.lay, self.p, self.top, self.zero = lay, p, top, zero
+        self.sparse = p.mode == _MODE_SPARSE
+        self.relu = self.sparse and p.slope256 == 0
+        self.slope = p.slope256 / 256.0 if p.slope256 else 1.0  # scale of the values below zero
+        n = lay.P * lay.H * lay.W
+        P = lay.P
+        self.q = np.zeros(n, dtype=np.int64)  # decoded levels
+        self.u = np.zeros(n, dtype=np.float64)  # decoded values, un-leaked
+        self.e = np.zeros(n, dtype=np.float64)  # |u - prediction| of decoded non-zero values
+        self.nz = np.zeros(n, dtype=bool)
+        self.hit = np.zeros(n, dtype=bool)
+        self.cnt, self.sum, self.sad = np.zeros(P), np.zeros(P), np.zeros(P)  # over non-zero values
+        self.all = np.zeros(P)
+        self.g_mean = p.mean16 / 16.0
+        self.g_spread = max(p.spread16 / 16.0, _MIN_STD)
+        self.g_rate = min(max(p.rate256, 1), 255) / 256.0
+        self.coef = np.array(p.coef, dtype=np.float64) / _COEF_SCALE
+        self.act_shift = max(0, top.bit_length() - 8)
+        self.z1, self.z0 = _binary_counts(np.repeat(_RATE_PRIOR, _N_NB * _N_CROSS))
+        self.h1, self.h0 = _binary_counts(np.repeat(np.tile(_HIT_PRIOR, 8), _N_CROSS))
+        self.s1, self.s0 = _binary_counts(_SIDE_PRIOR.copy())
+        self.xhit: np.ndarray | None = None
+        self.xnz: np.ndarray | None = None
+        # self-calibration of the spread: observed vs predicted |residual| of the Gaussian-coded values
+        self.obs = self.pred = _K_CALIB * self.g_spread
+
+    def unleak(self, q: np.ndarray) -> np.ndarray:
+        q = q.astype(np.float64)
+        return np.where(q < self.zero, self.zero + (q - self.zero) / self.slope, q)
+
+    def start_phase2(self) -> None:
+        """Summarise the decoded reference channels into per-position cross-channel maps."""
+        refs = self.lay.refs
+        self.xhit = self.hit[refs].mean(axis=1).ravel()
+        self.xnz = self.nz[refs].mean(axis=1).ravel()
+
+    @staticmethod
+    def _cross(frac: np.ndarray | None, pos: np.ndarray) -> np.ndarray:
+        if frac is None:
+            return np.zeros(len(pos), dtype=np.int64)
+        return 1 + np.searchsorted(_CROSS_EDGES, frac[pos], side="right")
+
+    def model(self, sl: slice) -> _StepModel:
+        lay, W, zero = self.lay, self.lay.W, self.zero
+        idx, ch, hl, ha, pos = lay.order[sl], lay.chan[sl], lay.has_l[sl], lay.has_a[sl], lay.pos[sl]
+        hal = hl & ha
+        il, ia, ial = np.where(hl, idx - 1, idx), np.where(ha, idx - W, idx), np.where(hal, idx - W - 1, idx)
+        avail = hl.astype(np.int64) + ha
+        nstate = np.minimum(avail, 2)
+        # flat prediction (levels) and local activity
+        ql, qa, qal = self.q[il], self.q[ia], self.q[ial]
+        med = np.clip(ql + qa - qal, np.minimum(ql, qa), np.maximum(ql, qa))
+        m = (self.sum[ch] + _K_MEAN * self.g_mean) / (self.cnt[ch] + _K_MEAN)
+        d = (self.sad[ch] + _K_SPREAD * self.g_spread) / (self.cnt[ch] + _K_SPREAD)
+        fallback = np.clip(np.rint(m), 0, self.top).astype(np.int64) if not self.sparse else np.full(len(idx), zero)
+        hat = np.where(hal, med, np.where(hl, ql, np.where(ha, qa, fallback)))
+        act = np.where(hal, np.abs(ql - qal) + np.abs(qa - qal) + np.abs(ql - qa), 0) >> self.act_shift
+        abucket = np.searchsorted(_ACT_EDGES, act, side="right")
+        # significance
+        nzl, nza, nzal = self.nz[il] & hl, self.nz[ia] & ha, self.nz[ial] & hal
+        nbz = nzl.astype(np.int64) + nza + nzal
+        if self.sparse:
+            rate = (self.cnt[ch] + _K_RATE * self.g_rate) / (self.all[ch] + _K_RATE)
+            state = np.where(avail == 0, 0, np.where(avail == 1, 1 + nbz, 3 + nbz))
+            zctx = (np.searchsorted(_RATE_EDGES, rate) * _N_NB + state) * _N_CROSS + self._cross(self.xnz, pos)
+            p_nz = self.z1[zctx] / (self.z1[zctx] + self.z0[zctx])
+            anyzero = (avail - nbz) > 0
+        else:
+            zctx = p_nz = np.zeros(0)
+            anyzero = np.zeros(len(idx), dtype=bool)
+        # linear prediction in un-leaked units; under a plain ReLU, zero neighbours only count as such
+        if self.relu:
+            wl, wa, wal = nzl, nza, nzal
+            nzero = (avail + hal - nbz).astype(np.float64)
+            extra = self.coef[3] * nzero * (zero - m)
+        else:
+            wl, wa, wal = hl, ha, hal
+            extra = 0.0
+        ul, ua, ual = self.u[il], self.u[ia], self.u[ial]
+        a = self.coef
+        mu = m + a[0] * np.where(wl, ul - m, 0.0) + a[1] * np.where(wa, ua - m, 0.0) + a[2] * np.where(wal, ual - m, 0.0)
+        mu = mu + extra
+        nloc = wl.astype(np.float64) + wa + wal
+        loc = (np.where(wl, self.e[il], 0.0) + np.where(wa, self.e[ia], 0.0) + np.where(wal, self.e[ial], 0.0) + d) / (
+            nloc + 1.0
+        )
+        std = np.maximum(_GAUSS_PER_MAD * (_W_CHANNEL * d + _W_LOCAL * loc) * (self.obs / self.pred), _MIN_STD)
+        if _HIT_CTX == "B":
+            sb = np.searchsorted(_STD_EDGES * (1 << self.act_shift), std)
+            hctx = ((anyzero * 4 + sb) * len(_HIT_PRIOR) + abucket) * _N_CROSS + self._cross(self.xhit, pos)
+        else:
+            hctx = ((anyzero * 3 + nstate) * len(_HIT_PRIOR) + abucket) * _N_CROSS + self._cross(self.xhit, pos)
+        p_hit = self.h1[hctx] / (self.h1[hctx] + self.h0[hctx])
+        sctx = np.searchsorted(_SIDE_EDGES, (mu - zero) / std, side="right")
+        p_neg = self.s1[sctx] / (self.s1[sctx] + self.s0[sctx])
+        return _StepModel(idx, ch, p_nz, zctx, hat.astype(np.int64), p_hit, hctx, p_neg, sctx, mu, std)
+
+    @staticmethod
+    def _learn(c1: np.ndarray, c0: np.ndarray, ctx: np.ndarray, bit: np.ndarray) -> None:
+        c1 += np.bincount(ctx, weights=bit.astype(np.float64), minlength=len(c1))
+        c0 += np.bincount(ctx, weights=(~bit).astype(np.float64), minlength=len(c0))
+
+    def commit(self, sm: _StepModel, levels: np.ndarray, nonzero: np.ndarray, coded: np.ndarray) -> None:
+        """Record the levels of one step and update the statistics (``coded``: values coded by a Gaussian)."""
+        if coded.any():
+            self.obs += float(np.abs(self.unleak(levels[coded]) - sm.mu[coded]).sum())
+            self.pred += float(sm.std[coded].sum()) / _GAUSS_PER_MAD
+        P = self.lay.P
+        u = self.unleak(levels)
+        self.q[sm.idx] = levels
+        self.u[sm.idx] = u
+        self.nz[sm.idx] = nonzero
+        self.hit[sm.idx] = levels == sm.hat
+        self.all += np.bincount(sm.ch, minlength=P)
+        ch, v = sm.ch[nonzero], u[nonzero]
+        err = np.abs(v - sm.mu[nonzero])
+        self.e[sm.idx[nonzero]] = err
+        self.cnt += np.bincount(ch, minlength=P)
+        self.sum += np.bincount(ch, weights=v, minlength=P)
+        self.sad += np.bincount(ch, weights=err, minlength=P)
+
+
+# --- parameter estimation (encoder side only: any values decode, these just code well) -------------------
+def _fit_params(q: np.ndarray, lay: _Layout, top: int, zero: int, mode: int, slope256: int) -> _Params:
+    """Least-squares predictor coefficients and global statistics of one tensor (already un-leaked)."""
+    qp = q.reshape(lay.P, lay.H, lay.W)
+    sparse = mode == _MODE_SPARSE
+    relu = sparse and slope256 == 0
+    slope = slope256 / 256.0 if slope256 else 1.0
+    u = np.where(qp < zero, zero + (qp - zero) / slope, qp).astype(np.float64)
+    nzmask = qp != zero
+    sel = nzmask if sparse else np.ones_like(nzmask)
+    cnt = np.maximum(sel.sum((1, 2)), 1)
+    m = (np.where(sel, u, 0.0).sum((1, 2)) / cnt)[:, None, None]
+    pad_u = np.pad(u, ((0, 0), (1, 0), (1, 0)))
+    pad_ok = np.pad(nzmask if relu else np.ones_like(nzmask), ((0, 0), (1, 0), (1, 0)))
+    pad_av = np.pad(np.ones_like(nzmask), ((0, 0), (1, 0), (1, 0)))
+    views = [(slice(1, None), slice(None, -1)), (slice(None, -1), slice(1, None)), (slice(None, -1), slice(None, -1))]
+    feats = [np.where(pad_ok[:, a, b], pad_u[:, a, b] - m, 0.0) for a, b in views]
+    if relu:
+        nzero = sum((pad_av[:, a, b] & ~pad_ok[:, a, b]).astype(np.float64) for a, b in views)
+        feats.append(nzero * (zero - m))
+    else:
+        feats.append(np.zeros_like(u))
+    X = np.stack([f[sel] for f in feats], axis=1)
+    y = (u - m)[sel]
+    coef = np.zeros(_N_COEF)
+    if len(y) >= _N_COEF:
+        gram = X.T @ X
+        coef = np.linalg.solve(gram + 1e-3 * (np.trace(gram) / _N_COEF + 1e-9) * np.eye(_N_COEF), X.T @ y)
+    coef_i = tuple(int(c) for c in np.clip(np.rint(coef * _COEF_SCALE), -32767, 32767))
+    res = y - X @ (np.array(coef_i) / _COEF_SCALE)
+    spread = float(np.abs(res).mean()) if len(res) else 1.0
+    mean = float(u[sel].mean()) if sel.any() else 0.0
+    rate = float(nzmask.mean())
+    return _Params(
+        mode=mode,
+        hits=float((qp == _flat_prediction(qp)).mean()) >= HIT_MIN_FRACTION,
+        laplace=False,
+        slope256=slope256 if sparse else 0,
+        mean16=int(np.clip(round(mean * 16), 0, 2**32 - 1)),
+        spread16=int(np.clip(round(spread * 16), 0, 2**32 - 1)),
+        rate256=min(int(round(rate * 256)), 255),
+        coef=coef_i,
+    )
+
+
+def _flat_prediction(qp: np.ndarray) -> np.ndarray:
+    """Median (LOCO-I) prediction of every level from its left / above / above-left neighbours."""
+    q = qp.astype(np.int64)
+    out = q.copy()
+    l, a, al = q[:, 1:, :-1], q[:, :-1, 1:], q[:, :-1, :-1]
+    out[:, 1:, 1:] = np.clip(l + a - al, np.minimum(l, a), np.maximum(l, a))
+    out[:, 0, 1:] = q[:, 0, :-1]
+    out[:, 1:, 0] = q[:, :-1, 0]
+    out[:, 0, 0] = -1
+    return out
+
+
+def _zero_level(lo: float, hi: float, top: int) -> int:
+    """The level the real value 0 quantizes to (0 when 0 lies outside the range)."""
+    if hi <= lo or lo > 0 or hi < 0:
+        return 0
+    return int(np.clip(np.rint((0.0 - np.float32(lo)) / (np.float32(hi) - np.float32(lo)) * np.float32(top)), 0, top))
+
+
+# --- coding of the integer levels ------------------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _gauss(n: int):
+    """Quantized Gaussian over ``0 .. n - 1`` (parameters: mean, standard deviation)."""
+    import constriction
+
+    return constriction.stream.model.QuantizedGaussian(0, n - 1)
+
+
+@lru_cache(maxsize=64)
+def _laplace(n: int):
+    """Quantized Laplace over ``0 .. n - 1`` (parameters: mean, scale)."""
+    import constriction
+
+    return constriction.stream.model.QuantizedLaplace(0, n - 1)
+
+
+def _value_model(n: int, laplace: bool, mean: np.ndarray, std: np.ndarray):
+    if laplace:
+        return _laplace(n), (mean, std / _GAUSS_PER_MAD)
+    return _gauss(n), (mean, std)
+
+
+@lru_cache(maxsize=1)
+def _bern():
+    import constriction
+
+    return constriction.stream.model.Bernoulli(perfect=False)
+
+
+def _code_bits(coder: Any, p1: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
+    if len(p1) == 0:
+        return np.zeros(0, dtype=bool)
+    if truth is not None:
+        coder.append((_bern(), truth.astype(np.int32), (p1,)))
+        return truth
+    return np.asarray(coder.decode(_bern(), p1), dtype=bool)
+
+
+def _run(lay: _Layout, p: _Params, top: int, zero: int, levels: np.ndarray | None, coder: Any) -> np.ndarray:
+    """One pass over the wavefronts.  Encoding (``levels`` given): appends every symbol with its model to
+    ``coder`` (a list, ANS-coded in reverse afterwards).  Decoding: pulls the symbols from ``coder``."""
+    st = _State(lay, p, top, zero)
+    enc = levels is not None
+    for t in range(lay.steps):
+        if t == lay.phase2:
+            st.start_phase2()
+        sl = slice(int(lay.bounds[t]), int(lay.bounds[t + 1]))
+        sm = st.model(sl)
+        n = len(sm.idx)
+        v = levels[sm.idx] if enc else None
+        # 1. significance (sparse mode)
+        if st.sparse:
+            nonzero = _code_bits(coder, sm.p_nz, None if v is None else v != zero)
+            st._learn(st.z1, st.z0, sm.zctx, nonzero)
+        else:
+            nonzero = np.ones(n, dtype=bool)
+        # levels still possible per element: below zero [0, zero - 1], above [zero + 1, top] (sparse) or all
+        # 2. does the value equal the flat prediction?
+        hit = np.zeros(n, dtype=bool)
+        cand = nonzero & (sm.hat != zero) & (sm.hat >= 0) if st.sparse else nonzero.copy()
+        if not p.hits:
+            cand[:] = False
+        if cand.any():
+            h = _code_bits(coder, sm.p_hit[cand], None if v is None else v[cand] == sm.hat[cand])
+            st._learn(st.h1, st.h0, sm.hctx[cand], h)
+            hit[cand] = h
+        out = np.where(nonzero, sm.hat, zero).astype(np.int64)
+        rest = nonzero & ~hit
+        if rest.any():
+            out[rest] = _code_values(coder, st, sm, rest, cand[rest], None if v is None else v[rest])
+        st.commit(sm, out, nonzero, rest)
+    return st.q
+
+
+def _code_values(coder: Any, st: _State, sm: _StepModel, rest: np.ndarray, excl: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
+    """Code the levels of the elements ``rest`` (non-zero, not the flat prediction when ``excl``)."""
+    top, zero, sparse = st.top, st.zero, st.sparse
+    hat, mu, std = sm.hat[rest], sm.mu[rest], sm.std[rest]
+    k = len(hat)
+    # the two sides: [0, zero - 1] and [zero + 1, top] in sparse mode, one side [0, top] otherwise
+    if sparse:
+        lo_neg, hi_neg, lo_pos, hi_pos = 0, zero - 1, zero + 1, top
+        ex_neg = excl & (hat <= hi_neg)
+        ex_pos = excl & (hat >= lo_pos)
+        n_neg = max(zero, 0) - ex_neg
+        n_pos = max(top - zero, 0) - ex_pos
+        side_coded = (n_neg > 0) & (n_pos > 0)
+        if truth is not None:
+            neg_truth = truth < zero
+        neg = np.zeros(k, dtype=bool)
+        sc = np.flatnonzero(side_coded)
+        if len(sc):
+            bits = _code_bits(coder, sm.p_neg[rest][sc], None if truth is None else neg_truth[sc])
+            st._learn(st.s1, st.s0, sm.sctx[rest][sc], bits)
+            neg[sc] = bits
+        neg |= ~side_coded & (n_pos <= 0)
+        if truth is None and np.any((n_neg <= 0) & (n_pos <= 0)):
+            raise BitstreamError("nearlossless: a value has no level left to take")
+        lo = np.where(neg, lo_neg, lo_pos)
+        n = np.where(neg, n_neg, n_pos)
+        ex = np.where(neg, ex_neg, ex_pos)
+        # below zero, the Gaussian lives in leaked units: mean and spread scale by the slope
+        mean = np.where(neg, zero + (mu - zero) * st.slope, mu)
+        spread = np.where(neg, std * st.slope, std)
+    else:
+        lo, n, ex = np.zeros(k, dtype=np.int64), top + 1 - excl.astype(np.int64), excl
+        mean, spread = mu, std
+    if truth is None and np.any(n <= 0):
+        raise BitstreamError("nearlossless: a value has no level left to take")
+    skip = np.where(ex, hat, top + 1)  # the excluded level (none: past the top)
+    out = np.empty(k, dtype=np.int64)
+    # symbol = level - lo, minus one above the excluded level; mean shifted alike
+    m_sym = mean - lo - (mean > skip)
+    m_sym = np.clip(m_sym, -2.0 * spread - 0.5, (n - 1) + 2.0 * spread + 0.5)
+    spread = np.maximum(spread, _MIN_STD)
+    for size in np.unique(n):
+        g = n == size
+        if size == 1:
+            sym = np.zeros(int(g.sum()), dtype=np.int64)
+        elif truth is not None:
+            t = truth[g]
+            sym = t - lo[g] - (t > skip[g])
+            coder.append((int(size), sym.astype(np.int32), (m_sym[g], spread[g])))
+        else:
+            model, params = _value_model(int(size), st.p.laplace, m_sym[g], spread[g])
+            sym = np.asarray(coder.decode(model, *params), dtype=np.int64)
+        level = sym + lo[g]
+        out[g] = level + (level >= skip[g])
+    return out
+
+
+def _encode_with(q: np.ndarray, lay: _Layout, top: int, zero: int, mode: int, slope256: int) -> bytes:
+    import constriction
+
+    p = _fit_params(q, lay, top, zero, mode, slope256)
+    pushed: list = []
+    _run(lay, p, top, zero, q, pushed)
+    best = b""
+    for laplace in (False, True):  # the simulation does not depend on the family: try both
+        coder = constriction.stream.stack.AnsCoder()
+        for model, symbols, params in reversed(pushed):
+            if isinstance(model, int):  # a value chunk: alphabet size, (mean, spread)
+                model, params = _value_model(model, laplace, *params)
+            coder.encode_reverse(symbols, model, *params)
+        data = replace(p, laplace=laplace).pack() + coder.get_compressed().astype("<u4").tobytes()
+        if not best or len(data) < len(best):
+            best = data
+    return best
+
+
+def encode_levels(q: np.ndarray, bits: int, zero: int = 0, slope: float | None = None) -> bytes:
+    """Code an integer array with values in ``[0, 2**bits)`` losslessly (no container, no range).
+
+    ``zero`` is the level of the real value 0; ``slope`` the leaky-ReLU slope of the features when
+    known (0 for a plain ReLU).  The dense mode is always tried; the sparse mode (significance flags,
+    with un-leaking below ``zero``) when at least :data:`SPARSE_MIN_FRACTION` of the values sit at
+    ``zero`` or many lie below it.  The shorter stream is kept.
+    """
+    if not 1 <= bits <= MAX_BITS:
+        raise CodecError(f"nearlossless: bits must be in 1..{MAX_BITS}, got {bits}")
+    top = (1 << bits) - 1
+    q = np.asarray(q)
+    flat = q.reshape(-1).astype(np.int64)
+    if flat.size == 0:
+        return b""
+    if flat.min() < 0 or flat.max() > top:
+        raise CodecError(f"nearlossless: levels must lie in [0, {top}], got [{flat.min()}, {flat.max()}]")
+    if not 0 <= zero <= top:
+        raise CodecError(f"nearlossless: zero level {zero} outside [0, {top}]")
+    lay = _layout(*_planes(q.shape))
+    best = _encode_with(flat, lay, top, zero, _MODE_DENSE, 0)
+    if top >= 2:
+        below = float((flat < zero).mean())
+        slopes: list[float] = []
+        if slope is not None:
+            slopes.append(slope)
+        elif float((flat == zero).mean()) >= SPARSE_MIN_FRACTION or below >= 0.1:
+            slopes.append(DEFAULT_LEAKY_SLOPE if below >= 0.1 else 0.0)
+        for s in slopes:
+            s256 = int(np.clip(round(s * 256), 0, 255))
+            other = _encode_with(flat, lay, top, zero, _MODE_SPARSE, s256)
+            if len(other) < len(best):
+                best = other
+    raw = bytes([_MODE_RAW]) + _pack_bits(flat, bits)
+    return raw if len(raw) <= len(best) else best
+
+
+def _pack_bits(flat: np.ndarray, bits: int) -> bytes:
+    planes = (flat[:, None] >> np.arange(bits - 1, -1, -1)) & 1
+    return np.packbits(planes.astype(np.uint8).ravel()).tobytes()
+
+
+def _unpack_bits(data: bytes, n: int, bits: int) -> np.ndarray:
+    if len(data) != (n * bits + 7) // 8:
+        raise BitstreamError(f"nearlossless: raw payload of {len(data)} bytes, expected {(n * bits + 7) // 8}")
+    planes = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: n * bits].reshape(n, bits).astype(np.int64)
+    return (planes << np.arange(bits - 1, -1, -1)).sum(axis=1)
+
+
+def decode_levels(data: bytes, shape: tuple[int, ...], bits: int, zero: int = 0) -> np.ndarray:
+    """Inverse of :func:`encode_levels`: the uint16 array of ``shape``."""
+    import constriction
+
+    if not 1 <= bits <= MAX_BITS:
+        raise CodecError(f"nearlossless: bits must be in 1..{MAX_BITS}, got {bits}")
+    top = (1 << bits) - 1
+    lay = _layout(*_planes(tuple(shape)))
+    n = lay.P * lay.H * lay.W
+    if n == 0:
+        if data:
+            raise BitstreamError(f"nearlossless: {len(data)} unexpected bytes for an empty tensor")
+        return np.zeros(shape, dtype=np.uint16)
+    if data[:1] == bytes([_MODE_RAW]):
+        return _unpack_bits(data[1:], n, bits).astype(np.uint16).reshape(shape)
+    p, pos = _Params.unpack(data, top)
+    words = data[pos:]
+    if len(words) % 4:
+        raise BitstreamError(f"nearlossless: ANS payload of {len(words)} bytes is not a multiple of 4")
+    coder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype="<u4").astype(np.uint32))
+    q = _run(lay, p, top, zero, None, coder)
+    if q.min() < 0 or q.max() > top:
+        raise BitstreamError("nearlossless: payload decodes to levels out of range")
+    return q.astype(np.uint16).reshape(shape)
+
+
+# --- the codec -------------------------------------------------------------------------------------------
+_SLOPES = {"relu": 0.0, "relu6": 0.0}
+
+
+@register_codec
+class NearLossless(Codec):
+    """n-bit min–max quantization, then lossless feature-specific coding of the integers.
+
+    Args:
+        bits: quantizer bit depth (1–16); the integers are coded losslessly, so this is the only loss.
+    """
+
+    codec_id = "nearlossless"
+    description = "n-bit quantization + lossless feature coder (channel contexts, ReLU/leaky significance, prediction, ANS)"
+    sweep = tuple({"bits": b} for b in (10, 8, 6, 4))
+
+    def __init__(self, bits: int = 8) -> None:
+        if not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= MAX_BITS:
+            raise CodecError(f"nearlossless: bits must be an integer in 1..{MAX_BITS}, got {bits!r}")
+        self.bits = bits
+        self._slope: float | None = None
+
+    @property
+    def top(self) -> int:
+        return (1 << self.bits) - 1
+
+    # --- fitted state: only the activation's negative slope (0 for ReLU), read from the split point ----------
+    def fit(self, features: Any, split_point: Any = None) -> "NearLossless":
+        """Record the activation that produced the features (``split_point.activation``); nothing else is
+        learned: every statistic adapts inside each tensor."""
+        as_array(features, what="calibration features")  # validates the input
+        activation = getattr(split_point, "activation", None)
+        if activation == "leaky_relu" and getattr(split_point, "negative_slope", None) is not None:
+            self._slope = float(split_point.negative_slope)
+        else:
+            self._slope = _SLOPES.get(activation) if activation is not None else None
+        return self
+
+    def get_state(self) -> dict[str, Any] | None:
+        return None if self._slope is None else {"slope": self._slope}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        slope = state.get("slope") if isinstance(state, dict) else None
+        if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not 0 <= slope < 1:
+            raise CodecError(f"nearlossless: state needs a 'slope' in [0, 1), got {state!r}")
+        self._slope = float(slope)
+
+    # --- coding ------------------------------------------------------------------------------------------
+    def encode_array(self, x: np.ndarray) -> bytes:
+        q, lo, hi = quantize(x, self.bits)
+        head = _RANGE.pack(lo, hi)
+        if q.size == 0 or hi <= lo:
+            return head  # constant tensor: the range says it all
+        return head + encode_levels(q, self.bits, _zero_level(lo, hi, self.top), slope=self._slope)
+
+    def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
+        if len(payload) < _RANGE.size:
+            raise BitstreamError(f"nearlossless: payload of {len(payload)} bytes is shorter than its range header")
+        lo, hi = _RANGE.unpack_from(payload)
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+            raise BitstreamError(f"nearlossless: invalid value range [{lo}, {hi}] in payload")
+        if lo == hi:
+            if len(payload) != _RANGE.size:
+                raise BitstreamError("nearlossless: constant tensor followed by unexpected bytes")
+            return np.full(shape, lo, dtype=np.float32)
+        q = decode_levels(payload[_RANGE.size :], shape, self.bits, _zero_level(lo, hi, self.top))
+        return dequantize(q, lo, hi, self.bits)
