@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photo-samples", type=int, default=40, help="test crops per MobileNetV2 split (80 exist)")
     ap.add_argument("--recon-samples", type=int, default=1000, help="test images for PSNR/SSIM")
     ap.add_argument("--quick", action="store_true", help="3 samples, to check the script runs")
+    ap.add_argument("--models", nargs="+", default=list(SPLITS), choices=list(SPLITS))
     ap.add_argument("--out", type=Path, default=RESULTS / "nearlossless.json")
     args = ap.parse_args(argv)
     if args.quick:
@@ -199,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[yellow]skipping {n}: {avail.get(n, 'not registered')}[/]")
     records: list[Record] = []
     summaries = []
-    for model, splits in SPLITS.items():
-        for split in splits:
+    for model in args.models:
+        for split in SPLITS[model]:
             n = args.photo_samples if model.startswith("mobilenet") else args.samples
             t0 = time.perf_counter()
             recs, summary = bench_split(model, split, n, codecs)
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             summaries.append(summary)
             console.print(f"{model} @ {split}: {summary['samples']} tensors {tuple(summary['shape'])} in {time.perf_counter() - t0:.0f} s")
     recon = []
-    for model in RECONSTRUCT:
+    for model in (m for m in RECONSTRUCT if m in args.models):
         try:
             recon.append(reconstruction(model, args.recon_samples, 8, args.out.parent))
         except Exception as exc:  # a missing decoder must not lose the byte figures

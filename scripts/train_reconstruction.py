@@ -6,8 +6,8 @@
 Features of ``--train-samples`` training images are computed once by the model's head; the decoder
 (:class:`splitcodec.reconstruct.FeatureDecoder`) is trained with MSE on [0, 1] pixels.  Half of the
 batches see the features after per-sample 8-bit min–max quantization (what ``nearlossless`` delivers),
-so the decoder serves uncompressed and near-lossless features alike.  Training stops after ``--epochs``
-or ``--minutes``, whichever comes first; the weights (float16) go to
+so the decoder serves uncompressed and near-lossless features alike.  The learning rate warms up, then follows a cosine to zero over ``--epochs`` or
+``--minutes``, whichever runs out first; the weights (float16) go to
 ``src/splitcodec/models/weights/recon-<model>-<split>.pt`` with the training provenance.
 """
 
@@ -77,16 +77,21 @@ def main(argv: list[str] | None = None) -> int:
 
     steps_per_epoch = math.ceil(len(feats) / args.batch)
     total = steps_per_epoch * args.epochs
+    budget = args.minutes * 60
     opt = torch.optim.AdamW(decoder.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total, pct_start=0.1)
     start = time.perf_counter()
-    epochs_done, step = 0, 0
-    stop = False
-    for epoch in range(args.epochs):
+    step, progress, epochs_done = 0, 0.0, 0.0
+    while progress < 1.0:
         decoder.train()
         perm = torch.randperm(len(feats))
-        loss_sum = 0.0
+        loss_sum, seen = 0.0, 0
         for i in range(steps_per_epoch):
+            # schedule on whichever runs out first, steps or wall-clock: warm-up, then cosine to zero
+            progress = max(step / total, (time.perf_counter() - start) / budget)
+            if progress >= 1.0:
+                break
+            for group in opt.param_groups:
+                group["lr"] = args.lr * min(1.0, progress / 0.05) * 0.5 * (1 + math.cos(math.pi * progress))
             idx = perm[i * args.batch : (i + 1) * args.batch]
             x = feats[idx].float()
             if step % 2:
@@ -96,25 +101,19 @@ def main(argv: list[str] | None = None) -> int:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            if step < total - 1:
-                sched.step()
             step += 1
+            seen += 1
             loss_sum += loss.item()
-            if time.perf_counter() - start > args.minutes * 60:
-                stop = True
-                break
-        epochs_done = epoch + (i + 1) / steps_per_epoch
+        epochs_done = step / steps_per_epoch
         decoder.eval()
         with torch.no_grad():
             val_psnr = psnr(val.raw, to_uint8(decoder(val_feats)))
             val_psnr_q = psnr(val.raw, to_uint8(decoder(quantize_features(val_feats))))
         print(
-            f"epoch {epochs_done:5.2f}  train mse {loss_sum / (i + 1):.5f}  val PSNR {val_psnr:.2f} dB "
+            f"epoch {epochs_done:5.2f}  train mse {loss_sum / max(seen, 1):.5f}  val PSNR {val_psnr:.2f} dB "
             f"(8-bit features {val_psnr_q:.2f} dB)  {time.perf_counter() - start:.0f} s",
             flush=True,
         )
-        if stop:
-            break
     out = args.out or weights_path(args.model, split)
     save_reconstructor(
         decoder,

@@ -64,6 +64,7 @@ DEFAULT_LEAKY_SLOPE = 0.1
 _COEF_SCALE = 1024  # predictor coefficients travel as int16 / 1024
 _N_COEF = 4
 _COEFS = struct.Struct("<4h")
+_BETA_SCALE = 64  # cross-channel coefficients travel as int8 / 64
 # prior weights (in samples) of the global statistics against a channel's own running statistics
 _K_MEAN, _K_SPREAD, _K_RATE = 4.0, 12.0, 4.0
 _K_CALIB = 16.0  # prior weight (in values) of the spread calibration
@@ -173,6 +174,8 @@ class _Params:
     spread16: int  # global mean |residual| ×16
     rate256: int  # fraction of non-zero values ×256
     coef: tuple[int, ...]  # predictor coefficients ×_COEF_SCALE
+    #: cross-channel prediction: (channel, reference channel, coefficient × _BETA_SCALE), channels of a group
+    cross: tuple[tuple[int, int, int], ...] = ()
 
     def pack(self) -> bytes:
         flags = self.mode | (_FLAG_HITS if self.hits else 0) | (_FLAG_LAPLACE if self.laplace else 0)
@@ -181,10 +184,12 @@ class _Params:
             + write_varint(self.mean16)
             + write_varint(self.spread16)
             + _COEFS.pack(*self.coef)
+            + write_varint(len(self.cross))
+            + b"".join(write_varint(c) + write_varint(r) + struct.pack("<b", b) for c, r, b in self.cross)
         )
 
     @classmethod
-    def unpack(cls, data: bytes, top: int) -> tuple["_Params", int]:
+    def unpack(cls, data: bytes, top: int, lay: _Layout) -> tuple["_Params", int]:
         if len(data) < 3:
             raise BitstreamError(f"nearlossless: payload of {len(data)} bytes is shorter than its parameters")
         flags, slope256, rate256 = data[0], data[1], data[2]
@@ -196,11 +201,24 @@ class _Params:
         if pos + _COEFS.size > len(data):
             raise BitstreamError("nearlossless: payload truncated inside the predictor coefficients")
         coef = _COEFS.unpack_from(data, pos)
+        pos += _COEFS.size
+        n, pos = read_varint(data, pos, max_bytes=5, what="nearlossless cross-channel count")
+        R = _reference_channels(lay.G, lay.H, lay.W)
+        if n > lay.G - R:
+            raise BitstreamError(f"nearlossless: {n} cross-channel predictions for {lay.G - R} channels")
+        cross = []
+        for _ in range(n):
+            c, pos = read_varint(data, pos, max_bytes=5, what="nearlossless cross channel")
+            r, pos = read_varint(data, pos, max_bytes=5, what="nearlossless cross reference")
+            if pos >= len(data) or not R <= c < lay.G or not 0 <= r < R:
+                raise BitstreamError(f"nearlossless: invalid cross-channel prediction {c} <- {r}")
+            cross.append((c, r, struct.unpack_from("<b", data, pos)[0]))
+            pos += 1
         params = cls(
             mode=mode, hits=bool(flags & _FLAG_HITS), laplace=bool(flags & _FLAG_LAPLACE), slope256=slope256, mean16=mean16, spread16=spread16,
-            rate256=rate256, coef=tuple(coef),
+            rate256=rate256, coef=tuple(coef), cross=tuple(cross),
         )
-        return params, pos + _COEFS.size
+        return params, pos
 
 
 @dataclass
@@ -237,6 +255,15 @@ class _State:
         self.q = np.zeros(n, dtype=np.int64)  # decoded levels
         self.u = np.zeros(n, dtype=np.float64)  # decoded values, un-leaked
         self.e = np.zeros(n, dtype=np.float64)  # |u - prediction| of decoded non-zero values
+        self.r = np.zeros(n, dtype=np.float64)  # u - prediction of decoded non-zero values (0 elsewhere)
+        # cross-channel prediction: reference plane and coefficient of every plane (-1: none)
+        self.xref = np.full(P, -1, dtype=np.int64)
+        self.xbeta = np.zeros(P)
+        samples = P // lay.G if lay.G else 0
+        for c, r, b in p.cross:
+            planes = np.arange(samples) * lay.G
+            self.xref[planes + c] = planes + r
+            self.xbeta[planes + c] = b / _BETA_SCALE
         self.nz = np.zeros(n, dtype=bool)
         self.hit = np.zeros(n, dtype=bool)
         self.cnt, self.sum, self.sad = np.zeros(P), np.zeros(P), np.zeros(P)  # over non-zero values
@@ -310,6 +337,11 @@ class _State:
         a = self.coef
         mu = m + a[0] * np.where(wl, ul - m, 0.0) + a[1] * np.where(wa, ua - m, 0.0) + a[2] * np.where(wal, ual - m, 0.0)
         mu = mu + extra
+        if self.xhit is not None and len(self.p.cross):  # phase 2: the reference channel's residual here
+            ref = self.xref[ch]
+            has = ref >= 0
+            hw = lay.H * lay.W
+            mu = mu + np.where(has, self.xbeta[ch] * self.r[np.where(has, ref * hw + idx % hw, idx)], 0.0)
         nloc = wl.astype(np.float64) + wa + wal
         loc = (np.where(wl, self.e[il], 0.0) + np.where(wa, self.e[ia], 0.0) + np.where(wal, self.e[ial], 0.0) + d) / (
             nloc + 1.0
@@ -343,7 +375,9 @@ class _State:
         self.hit[sm.idx] = levels == sm.hat
         self.all += np.bincount(sm.ch, minlength=P)
         ch, v = sm.ch[nonzero], u[nonzero]
-        err = np.abs(v - sm.mu[nonzero])
+        signed = v - sm.mu[nonzero]
+        err = np.abs(signed)
+        self.r[sm.idx[nonzero]] = signed
         self.e[sm.idx[nonzero]] = err
         self.cnt += np.bincount(ch, minlength=P)
         self.sum += np.bincount(ch, weights=v, minlength=P)
@@ -392,7 +426,40 @@ def _fit_params(q: np.ndarray, lay: _Layout, top: int, zero: int, mode: int, slo
         spread16=int(np.clip(round(spread * 16), 0, 2**32 - 1)),
         rate256=min(int(round(rate * 256)), 255),
         coef=coef_i,
+        cross=_fit_cross(y - X @ (np.array(coef_i) / _COEF_SCALE), sel, lay),
     )
+
+
+def _fit_cross(res: np.ndarray, sel: np.ndarray, lay: _Layout) -> tuple[tuple[int, int, int], ...]:
+    """For each non-reference channel, the reference channel whose prediction residual at the same
+    position correlates best with its own, when the bits it should save pay for its 3 bytes."""
+    G, hw = lay.G, lay.H * lay.W
+    R = _reference_channels(G, lay.H, lay.W)
+    if R >= G or hw < 4:
+        return ()
+    full = np.zeros(sel.shape)
+    full[sel] = res
+    r = full.reshape(lay.P // G, G, hw).transpose(1, 0, 2).reshape(G, -1)  # channel × (sample, position)
+    ok = sel.reshape(lay.P // G, G, hw).transpose(1, 0, 2).reshape(G, -1).astype(np.float64)
+    both = ok[R:] @ ok[:R].T  # elements where both values are coded
+    sxy = r[R:] @ r[:R].T
+    sxx = (r[R:] ** 2) @ ok[:R].T
+    syy = ok[R:] @ (r[:R] ** 2).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho2 = np.where(both > 8, sxy**2 / (sxx * syy), 0.0)
+    rho2 = np.nan_to_num(rho2)
+    # the best of R candidates is biased upwards by chance: subtract what noise alone would reach
+    noise = 2.0 * np.log(max(R, 2)) / np.maximum(both, 1)
+    gain = -0.5 * np.log2(np.clip(1 - rho2 + noise, 1e-6, 1.0)) * both  # bits saved, roughly
+    best = np.argmax(gain, axis=1)
+    out = []
+    for j, ref in enumerate(best):
+        if gain[j, ref] > 2 * 8 * 4:
+            beta = sxy[j, ref] / max(syy[j, ref], 1e-9)
+            b = int(np.clip(np.rint(beta * _BETA_SCALE), -127, 127))
+            if b:
+                out.append((R + j, int(ref), b))
+    return tuple(out)
 
 
 def _flat_prediction(qp: np.ndarray) -> np.ndarray:
@@ -565,13 +632,15 @@ def _encode_with(q: np.ndarray, lay: _Layout, top: int, zero: int, mode: int, sl
     return best
 
 
-def encode_levels(q: np.ndarray, bits: int, zero: int = 0, slope: float | None = None) -> bytes:
+def encode_levels(q: np.ndarray, bits: int, zero: int = 0, slope: float | None = None, activation: str | None = None) -> bytes:
     """Code an integer array with values in ``[0, 2**bits)`` losslessly (no container, no range).
 
-    ``zero`` is the level of the real value 0; ``slope`` the leaky-ReLU slope of the features when
-    known (0 for a plain ReLU).  The dense mode is always tried; the sparse mode (significance flags,
-    with un-leaking below ``zero``) when at least :data:`SPARSE_MIN_FRACTION` of the values sit at
-    ``zero`` or many lie below it.  The shorter stream is kept.
+    ``zero`` is the level of the real value 0.  What produced the features picks the coding mode:
+    ``activation="other"`` → the dense mode; a known ``slope`` (0 for ReLU, the leaky slope otherwise) →
+    the sparse mode (significance flags, un-leaking below ``zero``); neither → the dense mode, and also
+    the sparse mode when at least :data:`SPARSE_MIN_FRACTION` of the values sit at ``zero`` or a tenth
+    lie below it (slope :data:`DEFAULT_LEAKY_SLOPE` then), keeping the shorter.  A fixed-width copy of
+    the levels is the fallback when it is shorter still.
     """
     if not 1 <= bits <= MAX_BITS:
         raise CodecError(f"nearlossless: bits must be in 1..{MAX_BITS}, got {bits}")
@@ -585,19 +654,20 @@ def encode_levels(q: np.ndarray, bits: int, zero: int = 0, slope: float | None =
     if not 0 <= zero <= top:
         raise CodecError(f"nearlossless: zero level {zero} outside [0, {top}]")
     lay = _layout(*_planes(q.shape))
-    best = _encode_with(flat, lay, top, zero, _MODE_DENSE, 0)
-    if top >= 2:
-        below = float((flat < zero).mean())
-        slopes: list[float] = []
+    below, at_zero = float((flat < zero).mean()), float((flat == zero).mean())
+    candidates: list[tuple[int, float]] = []  # (mode, slope)
+    if top >= 2 and activation != "other":
         if slope is not None:
-            slopes.append(slope)
-        elif float((flat == zero).mean()) >= SPARSE_MIN_FRACTION or below >= 0.1:
-            slopes.append(DEFAULT_LEAKY_SLOPE if below >= 0.1 else 0.0)
-        for s in slopes:
-            s256 = int(np.clip(round(s * 256), 0, 255))
-            other = _encode_with(flat, lay, top, zero, _MODE_SPARSE, s256)
-            if len(other) < len(best):
-                best = other
+            candidates.append((_MODE_SPARSE, slope))
+        elif at_zero >= SPARSE_MIN_FRACTION or below >= 0.1:
+            candidates.append((_MODE_SPARSE, DEFAULT_LEAKY_SLOPE if below >= 0.1 else 0.0))
+    if slope is None or not candidates:
+        candidates.insert(0, (_MODE_DENSE, 0.0))
+    best = b""
+    for mode, s in candidates:
+        data = _encode_with(flat, lay, top, zero, mode, int(np.clip(round(s * 256), 0, 255)))
+        if not best or len(data) < len(best):
+            best = data
     raw = bytes([_MODE_RAW]) + _pack_bits(flat, bits)
     return raw if len(raw) <= len(best) else best
 
@@ -629,7 +699,7 @@ def decode_levels(data: bytes, shape: tuple[int, ...], bits: int, zero: int = 0)
         return np.zeros(shape, dtype=np.uint16)
     if data[:1] == bytes([_MODE_RAW]):
         return _unpack_bits(data[1:], n, bits).astype(np.uint16).reshape(shape)
-    p, pos = _Params.unpack(data, top)
+    p, pos = _Params.unpack(data, top, lay)
     words = data[pos:]
     if len(words) % 4:
         raise BitstreamError(f"nearlossless: ANS payload of {len(words)} bytes is not a multiple of 4")
@@ -660,32 +730,45 @@ class NearLossless(Codec):
         if not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= MAX_BITS:
             raise CodecError(f"nearlossless: bits must be an integer in 1..{MAX_BITS}, got {bits!r}")
         self.bits = bits
+        self._activation: str | None = None
         self._slope: float | None = None
 
     @property
     def top(self) -> int:
         return (1 << self.bits) - 1
 
-    # --- fitted state: only the activation's negative slope (0 for ReLU), read from the split point ----------
+    # --- fitted state: only the activation that produced the features, read from the split point --------
     def fit(self, features: Any, split_point: Any = None) -> "NearLossless":
-        """Record the activation that produced the features (``split_point.activation``); nothing else is
-        learned: every statistic adapts inside each tensor."""
+        """Record the activation of the split point (``relu``/``relu6``/``leaky_relu`` + slope, ``other``);
+        it picks the coding mode.  Nothing else is learned: every statistic adapts inside each tensor."""
         as_array(features, what="calibration features")  # validates the input
         activation = getattr(split_point, "activation", None)
-        if activation == "leaky_relu" and getattr(split_point, "negative_slope", None) is not None:
-            self._slope = float(split_point.negative_slope)
+        slope = getattr(split_point, "negative_slope", None)
+        if activation in _SLOPES:
+            self._activation, self._slope = activation, _SLOPES[activation]
+        elif activation == "leaky_relu" and isinstance(slope, (int, float)) and 0 <= slope < 1:
+            self._activation, self._slope = activation, float(slope)
+        elif activation is not None:
+            self._activation, self._slope = "other", None
         else:
-            self._slope = _SLOPES.get(activation) if activation is not None else None
+            self._activation = self._slope = None
         return self
 
     def get_state(self) -> dict[str, Any] | None:
-        return None if self._slope is None else {"slope": self._slope}
+        if self._activation is None:
+            return None
+        return {"activation": self._activation, "slope": self._slope}
 
     def set_state(self, state: dict[str, Any]) -> None:
+        activation = state.get("activation") if isinstance(state, dict) else None
         slope = state.get("slope") if isinstance(state, dict) else None
-        if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not 0 <= slope < 1:
-            raise CodecError(f"nearlossless: state needs a 'slope' in [0, 1), got {state!r}")
-        self._slope = float(slope)
+        ok_slope = slope is None or (not isinstance(slope, bool) and isinstance(slope, (int, float)) and 0 <= slope < 1)
+        if activation not in ("relu", "relu6", "leaky_relu", "other") or not ok_slope or (slope is None) != (activation == "other"):
+            raise CodecError(
+                f"nearlossless: state needs an 'activation' (relu, relu6, leaky_relu, other) and its 'slope' "
+                f"in [0, 1) (null for other), got {state!r}"
+            )
+        self._activation, self._slope = activation, None if slope is None else float(slope)
 
     # --- coding ------------------------------------------------------------------------------------------
     def encode_array(self, x: np.ndarray) -> bytes:
@@ -693,7 +776,7 @@ class NearLossless(Codec):
         head = _RANGE.pack(lo, hi)
         if q.size == 0 or hi <= lo:
             return head  # constant tensor: the range says it all
-        return head + encode_levels(q, self.bits, _zero_level(lo, hi, self.top), slope=self._slope)
+        return head + encode_levels(q, self.bits, _zero_level(lo, hi, self.top), slope=self._slope, activation=self._activation)
 
     def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
         if len(payload) < _RANGE.size:
