@@ -16,6 +16,7 @@ torch.Size([2, 1, 28, 28])
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,7 @@ def load_reconstructor(model: str, split: str | None = None, *, path: Path | str
         cfg = blob["config"]
         decoder = FeatureDecoder(tuple(cfg["feature_shape"]), tuple(cfg["image_shape"]), cfg["width"])
         decoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
-    except (KeyError, TypeError, RuntimeError, OSError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError, EOFError, pickle.UnpicklingError) as exc:
         raise SplitcodecError(f"{file} is not a reconstruction decoder: {exc}") from exc
     decoder.meta = blob.get("meta", {})  # type: ignore[attr-defined]
     return decoder.eval()
