@@ -8,22 +8,28 @@ losslessly with what distinguishes features from pictures:
   running statistics (mean, spread, sparsity) that adapt as it is decoded;
 * **channels share their geometry**: a quarter of the channels (the *reference* channels) is coded
   first; for the others, the fraction of reference channels that are zero / exactly predictable at the
-  same position is context (the background of the input shows up at the same place in every channel);
+  same position is context (the background of the input shows up at the same place in every channel),
+  and a channel may add a multiple of one reference channel's prediction residual at the same position
+  to its prediction (chosen by the encoder where it pays for its 3 bytes);
 * **the activation**: values at the quantized zero (ReLU sparsity) get a significance flag; for a
   leaky ReLU the negative side is "un-leaked" (divided by the slope) before prediction and coded with its
   own scale, so its ten-times finer levels are not mistaken for noise;
 * **flat regions**: whether a value equals its median (LOCO-I) prediction is a binary event with
   activity contexts — feature maps hold large regions of exactly repeated values;
 * **a causal linear predictor** (left, above, above-left, around the channel's running mean) fitted
-  per tensor by least squares; the remaining values are coded under quantized Gaussians with that mean
-  and a spread from the channel's running spread and the neighbours' residuals.
+  per tensor by least squares; the remaining values are coded under quantized Gaussians (or Laplacians,
+  whichever is shorter for the tensor) with that mean and a spread from the channel's running spread and
+  the neighbours' residuals, self-calibrated against the residuals seen so far.
 
-All binary events use adaptive integer counts; values use ``constriction``'s ANS coder
-(``QuantizedGaussian`` with per-symbol mean and spread).  Decoding runs over anti-diagonal wavefronts
-(all positions with the same ``h + w``, in every channel at once): ``2 (H + W - 1)`` vectorised steps.
+All binary events use adaptive counts; values use
+``constriction``'s ANS coder (``QuantizedGaussian``/``QuantizedLaplace`` with per-symbol parameters).
+Decoding runs over anti-diagonal wavefronts (all positions with the same ``h + w``, in every channel of
+a phase at once): ``2 (H + W - 1)`` vectorised numpy steps per tensor.
 
-The encoder tries the dense mode and, where the data suggests it, the sparse/leaky mode, and keeps the
-shorter stream.  ``fit`` only records the split point's activation slope (a leaky ReLU's is tried).
+``fit`` records only the split point's activation (``relu``/``relu6``/``leaky_relu`` with its slope, or
+``other``), which picks the mode: significance coding for (leaky) ReLU features, dense coding otherwise.
+An unfitted codec tries both where the data suggests it and keeps the shorter stream; a fixed-width copy
+of the levels bounds the worst case.  The payload format is in ``docs/nearlossless.md``.
 
 >>> import numpy as np, torch
 >>> x = torch.relu(torch.randn(1, 8, 6, 6))
@@ -77,9 +83,8 @@ _RATE_EDGES = np.array([0.03, 0.08, 0.15, 0.25, 0.4, 0.6, 0.75, 0.87, 0.95])  # 
 _RATE_PRIOR = np.array([0.015, 0.055, 0.115, 0.2, 0.325, 0.5, 0.675, 0.81, 0.91, 0.975])
 _N_NB = 7  # neighbourhood states: (available neighbours, non-zero ones) in {(0,0),(1,0),(1,1),(3,0..3)}
 _ACT_EDGES = np.array([1, 3, 7, 15, 31, 63])  # local activity (8-bit units): 0 | 1-2 | 3-6 | ... | 63+
-_HIT_PRIOR = np.array([0.6, 0.3, 0.15, 0.08, 0.04, 0.02, 0.01])
-_HIT_CTX = "B"
-_STD_EDGES = np.array([1.0, 3.0, 10.0])
+_HIT_PRIOR = np.array([0.6, 0.3, 0.15, 0.08, 0.04, 0.02, 0.01])  # P(value == flat prediction) per activity
+_STD_EDGES = np.array([1.0, 3.0, 10.0])  # spread buckets (8-bit units) of the hit contexts
 _CROSS_EDGES = np.array([0.2, 0.4, 0.6, 0.8])  # fraction of reference channels
 _N_CROSS = len(_CROSS_EDGES) + 2  # bucket 0: not known yet (while coding the reference channels)
 _SIDE_EDGES = np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0])  # (prediction - zero) / spread
@@ -347,11 +352,8 @@ class _State:
             nloc + 1.0
         )
         std = np.maximum(_GAUSS_PER_MAD * (_W_CHANNEL * d + _W_LOCAL * loc) * (self.obs / self.pred), _MIN_STD)
-        if _HIT_CTX == "B":
-            sb = np.searchsorted(_STD_EDGES * (1 << self.act_shift), std)
-            hctx = ((anyzero * 4 + sb) * len(_HIT_PRIOR) + abucket) * _N_CROSS + self._cross(self.xhit, pos)
-        else:
-            hctx = ((anyzero * 3 + nstate) * len(_HIT_PRIOR) + abucket) * _N_CROSS + self._cross(self.xhit, pos)
+        sb = np.searchsorted(_STD_EDGES * (1 << self.act_shift), std)
+        hctx = ((anyzero * 4 + sb) * len(_HIT_PRIOR) + abucket) * _N_CROSS + self._cross(self.xhit, pos)
         p_hit = self.h1[hctx] / (self.h1[hctx] + self.h0[hctx])
         sctx = np.searchsorted(_SIDE_EDGES, (mu - zero) / std, side="right")
         p_neg = self.s1[sctx] / (self.s1[sctx] + self.s0[sctx])
