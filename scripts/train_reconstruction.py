@@ -42,6 +42,18 @@ def head_features(head: torch.nn.Module, images: torch.Tensor, batch: int = 256)
     return torch.cat([head(images[i : i + batch]) for i in range(0, len(images), batch)])
 
 
+def weights_sha256(name: str | None) -> str | None:
+    """SHA-256 of the model weights the head came from (a decoder only fits the head it was trained on)."""
+    import hashlib
+
+    from splitcodec.models.registry import WEIGHTS_DIR
+
+    if name is None:
+        return None
+    path = Path(name) if Path(name).is_absolute() else WEIGHTS_DIR / name
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
@@ -125,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         epochs=round(epochs_done, 2),
         minutes=round((time.perf_counter() - start) / 60, 1),
         val_psnr=round(val_psnr, 2),
+        model_weights_sha256=weights_sha256(cfg.weights),
         script="scripts/train_reconstruction.py",
     )
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
