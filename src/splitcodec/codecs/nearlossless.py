@@ -71,6 +71,7 @@ _COEF_SCALE = 1024  # predictor coefficients travel as int16 / 1024
 _N_COEF = 4
 _COEFS = struct.Struct("<4h")
 _BETA_SCALE = 64  # cross-channel coefficients travel as int8 / 64
+_CROSS_MIN_ELEMENTS = 64  # cross-channel prediction is only considered for channels of this many values
 # prior weights (in samples) of the global statistics against a channel's own running statistics
 _K_MEAN, _K_SPREAD, _K_RATE = 4.0, 12.0, 4.0
 _K_CALIB = 16.0  # prior weight (in values) of the spread calibration
@@ -437,7 +438,7 @@ def _fit_cross(res: np.ndarray, sel: np.ndarray, lay: _Layout) -> tuple[tuple[in
     position correlates best with its own, when the bits it should save pay for its 3 bytes."""
     G, hw = lay.G, lay.H * lay.W
     R = _reference_channels(G, lay.H, lay.W)
-    if R >= G or hw < 4:
+    if R >= G or hw * (lay.P // G) < _CROSS_MIN_ELEMENTS:  # too few values to pay for the side information
         return ()
     full = np.zeros(sel.shape)
     full[sel] = res
