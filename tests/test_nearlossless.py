@@ -166,3 +166,19 @@ def test_garbage_payloads_raise_bitstream_errors():
         assert out.shape == q.shape
     except BitstreamError:
         pass
+
+
+def test_tiny_tensors_use_the_adaptive_histogram():
+    """4×4 channels are too small for channel statistics; a peaky value distribution is then coded with an
+    adaptive order-0 histogram (mode byte 0), shorter than the predictive modes."""
+    from splitcodec.codecs import nearlossless as nl
+
+    rng = np.random.default_rng(5)
+    q = np.clip(np.rint(rng.laplace(40, 6, size=(1, 128, 4, 4))), 0, 255).astype(np.uint16)
+    data = encode_levels(q, 8, 40, activation="other")
+    assert data[0] == 0
+    lay = nl._layout(*nl._planes(q.shape))
+    assert len(data) < len(nl._encode_with(q.reshape(-1).astype(np.int64), lay, 255, 40, nl._MODE_DENSE, 0))
+    np.testing.assert_array_equal(decode_levels(data, q.shape, 8, 40), q)
+    with pytest.raises(BitstreamError):
+        decode_levels(data[:-1], q.shape, 8, 40)

@@ -58,7 +58,12 @@ __all__ = ["NearLossless", "encode_levels", "decode_levels"]
 
 MAX_BITS = 16
 _RANGE = struct.Struct("<ff")  # lo, hi of the quantizer
-_MODE_DENSE, _MODE_SPARSE, _MODE_RAW = 1, 2, 3  # raw: fixed-width levels, when nothing else is shorter
+_MODE_HIST, _MODE_DENSE, _MODE_SPARSE, _MODE_RAW = 0, 1, 2, 3  # hist: order-0 adaptive; raw: fixed-width
+#: the order-0 adaptive histogram mode is tried on tensors up to this many values (and up to 10 bits),
+#: where a tensor is too small for per-channel statistics to settle
+HIST_MAX_VALUES = 16384
+_HIST_KERNEL = np.array([1, 8, 28, 56, 70, 56, 28, 8, 1], dtype=np.int64)  # binomial, sums to 256
+
 _FLAG_HITS = 4  # payload flag: flat-prediction hit flags are coded
 _FLAG_LAPLACE = 8  # payload flag: values are coded under Laplace rather than Gaussian distributions
 #: the sparse mode is tried when at least this fraction of the values sit at the quantized zero
@@ -671,8 +676,55 @@ def encode_levels(q: np.ndarray, bits: int, zero: int = 0, slope: float | None =
         data = _encode_with(flat, lay, top, zero, mode, int(np.clip(round(s * 256), 0, 255)))
         if not best or len(data) < len(best):
             best = data
+    if flat.size <= HIST_MAX_VALUES and bits <= 10:
+        data = _encode_hist(flat, top)
+        if len(data) < len(best):
+            best = data
     raw = bytes([_MODE_RAW]) + _pack_bits(flat, bits)
     return raw if len(raw) <= len(best) else best
+
+
+def _hist_probs(counts: np.ndarray) -> np.ndarray:
+    """Order-0 model from the levels seen so far: a small floor, the counts and their binomial blur
+    (integers until the final division, so both sides build the same table)."""
+    blur = np.convolve(counts, _HIST_KERNEL)[4 : 4 + len(counts)]  # centred, any alphabet size
+    weights = 102 + 512 * counts + blur
+    return (weights / weights.sum()).astype(np.float32)
+
+
+def _hist_chunks(n: int) -> list[tuple[int, int]]:
+    size = max(64, n // 64)
+    return [(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+def _encode_hist(flat: np.ndarray, top: int) -> bytes:
+    """Levels in raster order under an adaptive order-0 histogram, refreshed every chunk."""
+    import constriction
+
+    counts = np.zeros(top + 1, dtype=np.int64)
+    models = []
+    for a, b in _hist_chunks(len(flat)):
+        models.append(_hist_probs(counts))
+        counts += np.bincount(flat[a:b], minlength=top + 1)
+    coder = constriction.stream.stack.AnsCoder()
+    for (a, b), probs in zip(reversed(_hist_chunks(len(flat))), reversed(models)):
+        coder.encode_reverse(flat[a:b].astype(np.int32), constriction.stream.model.Categorical(probs, perfect=False))
+    return bytes([_MODE_HIST]) + coder.get_compressed().astype("<u4").tobytes()
+
+
+def _decode_hist(words: bytes, n: int, top: int) -> np.ndarray:
+    import constriction
+
+    if len(words) % 4:
+        raise BitstreamError(f"nearlossless: ANS payload of {len(words)} bytes is not a multiple of 4")
+    coder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype="<u4").astype(np.uint32))
+    counts = np.zeros(top + 1, dtype=np.int64)
+    out = np.empty(n, dtype=np.int64)
+    for a, b in _hist_chunks(n):
+        model = constriction.stream.model.Categorical(_hist_probs(counts), perfect=False)
+        out[a:b] = coder.decode(model, b - a)
+        counts += np.bincount(out[a:b], minlength=top + 1)
+    return out
 
 
 def _pack_bits(flat: np.ndarray, bits: int) -> bytes:
@@ -702,6 +754,10 @@ def decode_levels(data: bytes, shape: tuple[int, ...], bits: int, zero: int = 0)
         return np.zeros(shape, dtype=np.uint16)
     if data[:1] == bytes([_MODE_RAW]):
         return _unpack_bits(data[1:], n, bits).astype(np.uint16).reshape(shape)
+    if data[:1] == bytes([_MODE_HIST]):
+        if n > HIST_MAX_VALUES or bits > 10:
+            raise BitstreamError("nearlossless: histogram mode for a tensor it is never used for")
+        return _decode_hist(data[1:], n, top).astype(np.uint16).reshape(shape)
     p, pos = _Params.unpack(data, top, lay)
     words = data[pos:]
     if len(words) % 4:
