@@ -30,6 +30,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from splitcodec.bitstream import canonical_config
 from splitcodec.codecs import available_codecs, get_codec
 from splitcodec.eval import prepare, run_meta, save_records
 from splitcodec.eval.records import Record
@@ -121,7 +122,7 @@ def bench_split(model: str, split: str, samples: int, codecs: list[tuple[str, di
                 bpe=8 * mean / elements, bytes_per_sample=mean, top1=top1, top1_ref=ctx.top1_ref, top1_loss=loss,
                 agreement=agreement, encode_ms=float(r["enc"].mean()), decode_ms=float(r["dec"].mean()),
                 bpp=8 * mean / ctx.input_pixels, cosine=cosine, elements=elements, header_bytes=16.0,
-                config_bytes=len(str(codec.get_config())),
+                config_bytes=len(canonical_config(codec.get_config())),
                 extra={"bit_exact": r["exact"], "sizes": r["sizes"].tolist(), "activation": getattr(ctx.split_point, "activation", None)},
             )
         )

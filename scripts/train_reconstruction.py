@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from splitcodec.data import load_dataset
 from splitcodec.models import load
-from splitcodec.reconstruct import FeatureDecoder, psnr, save_reconstructor, to_uint8, weights_path
+from splitcodec.reconstruct import FeatureDecoder, load_reconstructor, psnr, save_reconstructor, to_uint8, weights_path
 from splitcodec.split import split as split_model
 
 
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--init", type=Path, default=None, help="continue from these decoder weights (fresh schedule)")
     args = ap.parse_args(argv)
 
     torch.manual_seed(0)
@@ -83,8 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     val_feats = head_features(head, val.images)
     print(f"{args.model}@{split}: features {tuple(feats.shape[1:])} of {len(feats)} images in {time.perf_counter() - t0:.0f} s")
     targets = train.raw
-    decoder = FeatureDecoder(tuple(feats.shape[1:]), tuple(targets.shape[1:]), width=args.width)
-    decoder.set_feature_stats(feats[:4000].float())
+    previous: dict = {}
+    if args.init is not None:
+        decoder = load_reconstructor(args.model, split, path=args.init)
+        previous = decoder.meta  # type: ignore[attr-defined]
+        if previous.get("model_weights_sha256") not in (None, weights_sha256(cfg.weights)):
+            raise SystemExit(f"{args.init} was trained on other {args.model} weights")
+    else:
+        decoder = FeatureDecoder(tuple(feats.shape[1:]), tuple(targets.shape[1:]), width=args.width)
+        decoder.set_feature_stats(feats[:4000].float())
     print(f"decoder: {sum(p.numel() for p in decoder.parameters()):,} parameters")
 
     steps_per_epoch = math.ceil(len(feats) / args.batch)
@@ -134,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         split=split,
         dataset=cfg.dataset,
         train_samples=len(feats),
-        epochs=round(epochs_done, 2),
-        minutes=round((time.perf_counter() - start) / 60, 1),
+        epochs=round(epochs_done + previous.get("epochs", 0), 2),
+        minutes=round((time.perf_counter() - start) / 60 + previous.get("minutes", 0), 1),
+        runs=previous.get("runs", 0) + 1,
         val_psnr=round(val_psnr, 2),
         model_weights_sha256=weights_sha256(cfg.weights),
         script="scripts/train_reconstruction.py",
