@@ -17,14 +17,14 @@ losslessly with what distinguishes features from pictures:
 * **flat regions**: whether a value equals its median (LOCO-I) prediction is a binary event with
   activity contexts — feature maps hold large regions of exactly repeated values;
 * **a causal linear predictor** (left, above, above-left, around the channel's running mean) fitted
-  per tensor by least squares; the remaining values are coded under quantized Gaussians (or Laplacians,
-  whichever is shorter for the tensor) with that mean and a spread from the channel's running spread and
+  per tensor by least squares; the remaining values are coded under quantized Gaussians (or Laplace or
+  Cauchy distributions, whichever is shortest for the tensor) with that mean and a spread from the channel's running spread and
   the neighbours' residuals, self-calibrated against the residuals seen so far.
 
 All binary events use adaptive counts; values use
-``constriction``'s ANS coder (``QuantizedGaussian``/``QuantizedLaplace`` with per-symbol parameters).
+``constriction``'s ANS coder (``QuantizedGaussian``/``Laplace``/``Cauchy`` with per-symbol parameters).
 Decoding runs over anti-diagonal wavefronts (all positions with the same ``h + w``, in every channel of
-a phase at once): ``2 (H + W - 1)`` vectorised numpy steps per tensor.
+all channels at once, the non-reference ones one diagonal behind): ``H + W`` vectorised numpy steps.
 
 ``fit`` records only the split point's activation (``relu``/``relu6``/``leaky_relu`` with its slope, or
 ``other``), which picks the mode: significance coding for (leaky) ReLU features, dense coding otherwise.
@@ -62,10 +62,13 @@ _MODE_HIST, _MODE_DENSE, _MODE_SPARSE, _MODE_RAW = 0, 1, 2, 3  # hist: order-0 a
 #: the order-0 adaptive histogram mode is tried on tensors up to this many values (and up to 10 bits),
 #: where a tensor is too small for per-channel statistics to settle
 HIST_MAX_VALUES = 16384
+HIST_MAX_PLANE = 25  # ... whose channels hold at most this many values
 _HIST_KERNEL = np.array([1, 8, 28, 56, 70, 56, 28, 8, 1], dtype=np.int64)  # binomial, sums to 256
 
 _FLAG_HITS = 4  # payload flag: flat-prediction hit flags are coded
-_FLAG_LAPLACE = 8  # payload flag: values are coded under Laplace rather than Gaussian distributions
+_FAMILY_SHIFT = 3  # payload flags bits 3-4: distribution family of the values
+_GAUSS, _LAPLACE, _CAUCHY = 0, 1, 2
+_CAUCHY_PER_MAD = 0.7  # Cauchy scale per mean |residual| (heavy tails: sparse magnitudes, object edges)
 #: the sparse mode is tried when at least this fraction of the values sit at the quantized zero
 SPARSE_MIN_FRACTION = 0.05
 #: hit flags are coded when at least this fraction of the values equal their flat prediction
@@ -82,8 +85,12 @@ _K_MEAN, _K_SPREAD, _K_RATE = 4.0, 12.0, 4.0
 _K_CALIB = 16.0  # prior weight (in values) of the spread calibration
 _GAUSS_PER_MAD = 1.2533141373155001  # sigma / mean absolute deviation of a Gaussian
 _MIN_STD = 0.3
+_WIDE = 1.0
+_ADAPT_W = True
+_BLEND = 1.0
 _W_CHANNEL, _W_LOCAL = 0.5, 0.65  # spread = mix of the channel's and the neighbours' residuals
 _PRIOR_WEIGHT = 2.0  # pseudo-counts of the initial binary probabilities
+_FLAG_CHUNK, _MAX_FLAG_CHUNKS = 32, 32  # binary events of a step are coded in chunks of >= 32, at most 32
 # context buckets (the prior probabilities are literals so that every platform starts from the same counts)
 _RATE_EDGES = np.array([0.03, 0.08, 0.15, 0.25, 0.4, 0.6, 0.75, 0.87, 0.95])  # channel non-zero rate
 _RATE_PRIOR = np.array([0.015, 0.055, 0.115, 0.2, 0.325, 0.5, 0.675, 0.81, 0.91, 0.975])
@@ -112,7 +119,8 @@ def _planes(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 @dataclass(frozen=True)
 class _Layout:
-    """Coding order: wavefronts over the reference channels of every sample, then over the others."""
+    """Coding order: anti-diagonal wavefronts; the non-reference channels run one diagonal behind the
+    reference channels, so each of their positions sees every reference channel's value there."""
 
     P: int
     G: int
@@ -120,12 +128,15 @@ class _Layout:
     W: int
     order: np.ndarray  # flat indices in coding order
     bounds: np.ndarray  # step t covers order[bounds[t]:bounds[t + 1]]
-    phase2: int  # first step of the second phase (== steps when there is none)
     chan: np.ndarray  # plane of each element, in order
     pos: np.ndarray  # sample * H * W + h * W + w of each element, in order (index into the cross maps)
+    follower: np.ndarray  # element of a non-reference channel, in order
     has_l: np.ndarray
     has_a: np.ndarray
-    refs: np.ndarray  # flat indices of the reference channels' elements, as (samples, R, H * W)
+    # per step: positions (into the cross maps) whose reference values the step completes, and the flat
+    # indices of those reference values, shape (positions, R)
+    done_pos: tuple[np.ndarray, ...]
+    done_refs: tuple[np.ndarray, ...]
 
     @property
     def steps(self) -> int:
@@ -146,15 +157,21 @@ def _layout(P: int, G: int, H: int, W: int) -> _Layout:
     plane = np.arange(P).repeat(hw)
     h = np.tile(np.arange(H).repeat(W), P)
     w = np.tile(np.arange(W), P * H)
-    phase = ((plane % G) >= R).astype(np.int64)
-    key = phase * (H + W) + h + w
+    follower = (plane % G) >= R
+    key = h + w + follower  # followers one diagonal behind
     order = np.argsort(key, kind="stable")
-    counts = np.bincount(key, minlength=2 * (H + W))
-    counts = counts[counts > 0]
+    counts = np.bincount(key)
     bounds = np.concatenate([[0], np.cumsum(counts)])
-    phase2 = int(np.searchsorted(bounds, int((phase == 0).sum()))) if R < G else len(counts)
     samples = P // G
-    refs = (np.arange(samples)[:, None, None] * G + np.arange(R)[None, :, None]) * hw + np.arange(hw)[None, None, :]
+    ref_planes = (np.arange(samples)[:, None] * G + np.arange(R)[None, :]).ravel()  # (samples·R)
+    done_pos, done_refs = [], []
+    diag = (np.arange(hw) // W) + (np.arange(hw) % W)
+    for t in range(len(counts)):
+        cells = np.flatnonzero(diag == t) if R < G else np.zeros(0, dtype=np.int64)
+        pos = (np.arange(samples)[:, None] * hw + cells[None, :]).ravel()
+        refs = (ref_planes.reshape(samples, R)[:, None, :] * hw + cells[None, :, None]).reshape(-1, R)
+        done_pos.append(pos)
+        done_refs.append(refs)
     o_hw = order % hw
     return _Layout(
         P=P,
@@ -163,12 +180,13 @@ def _layout(P: int, G: int, H: int, W: int) -> _Layout:
         W=W,
         order=order,
         bounds=bounds,
-        phase2=phase2,
         chan=order // hw,
         pos=(order // hw // G) * hw + o_hw,
+        follower=follower[order],
         has_l=(o_hw % W) > 0,
         has_a=(o_hw // W) > 0,
-        refs=refs,
+        done_pos=tuple(done_pos),
+        done_refs=tuple(done_refs),
     )
 
 
@@ -179,7 +197,7 @@ class _Params:
 
     mode: int
     hits: bool  # hit flags coded
-    laplace: bool  # values under quantized Laplace (scale = spread / 1.2533) instead of Gaussian
+    family: int  # distribution of the values: _GAUSS, _LAPLACE or _CAUCHY
     slope256: int  # leaky slope × 256 (sparse mode; 0 = ReLU)
     mean16: int  # global mean of the coded (non-zero) values ×16, in un-leaked units
     spread16: int  # global mean |residual| ×16
@@ -189,7 +207,7 @@ class _Params:
     cross: tuple[tuple[int, int, int], ...] = ()
 
     def pack(self) -> bytes:
-        flags = self.mode | (_FLAG_HITS if self.hits else 0) | (_FLAG_LAPLACE if self.laplace else 0)
+        flags = self.mode | (_FLAG_HITS if self.hits else 0) | (self.family << _FAMILY_SHIFT)
         return (
             bytes([flags, self.slope256, self.rate256])
             + write_varint(self.mean16)
@@ -205,7 +223,7 @@ class _Params:
             raise BitstreamError(f"nearlossless: payload of {len(data)} bytes is shorter than its parameters")
         flags, slope256, rate256 = data[0], data[1], data[2]
         mode = flags & 3
-        if flags & ~15 or mode not in (_MODE_DENSE, _MODE_SPARSE) or (mode == _MODE_SPARSE and top < 2):
+        if flags & ~31 or (flags >> _FAMILY_SHIFT) > _CAUCHY or mode not in (_MODE_DENSE, _MODE_SPARSE) or (mode == _MODE_SPARSE and top < 2):
             raise BitstreamError(f"nearlossless: invalid coding flags {flags:#04x}")
         mean16, pos = read_varint(data, 3, max_bytes=5, what="nearlossless mean")
         spread16, pos = read_varint(data, pos, max_bytes=5, what="nearlossless spread")
@@ -226,7 +244,7 @@ class _Params:
             cross.append((c, r, struct.unpack_from("<b", data, pos)[0]))
             pos += 1
         params = cls(
-            mode=mode, hits=bool(flags & _FLAG_HITS), laplace=bool(flags & _FLAG_LAPLACE), slope256=slope256, mean16=mean16, spread16=spread16,
+            mode=mode, hits=bool(flags & _FLAG_HITS), family=flags >> _FAMILY_SHIFT, slope256=slope256, mean16=mean16, spread16=spread16,
             rate256=rate256, coef=tuple(coef), cross=tuple(cross),
         )
         return params, pos
@@ -238,15 +256,16 @@ class _StepModel:
 
     idx: np.ndarray
     ch: np.ndarray
-    p_nz: np.ndarray  # P(value != zero level)            (sparse mode)
-    zctx: np.ndarray
+    zctx: np.ndarray  # context of "value != zero level" (sparse mode)
     hat: np.ndarray  # flat prediction: median of left, above, left + above - above-left
-    p_hit: np.ndarray  # P(value == hat)
-    hctx: np.ndarray
-    p_neg: np.ndarray  # P(value < zero level | not zero, not hat)
-    sctx: np.ndarray
+    hctx: np.ndarray  # context of "value == hat"
+    sctx: np.ndarray  # context of "value < zero level" (given: not zero, not hat)
     mu: np.ndarray  # prediction, un-leaked units
     std: np.ndarray  # spread, un-leaked units
+    d: np.ndarray  # the channel's running mean |residual|
+    loc: np.ndarray  # the neighbours' mean |residual|
+    mu_ls: np.ndarray  # the linear predictor alone
+    mu_g: np.ndarray  # the median-gradient predictor alone
 
 
 def _binary_counts(prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -267,6 +286,8 @@ class _State:
         self.u = np.zeros(n, dtype=np.float64)  # decoded values, un-leaked
         self.e = np.zeros(n, dtype=np.float64)  # |u - prediction| of decoded non-zero values
         self.r = np.zeros(n, dtype=np.float64)  # u - prediction of decoded non-zero values (0 elsewhere)
+        self.els = np.zeros(n, dtype=np.float64)  # |u - linear prediction|
+        self.eg = np.zeros(n, dtype=np.float64)  # |u - median-gradient prediction|
         # cross-channel prediction: reference plane and coefficient of every plane (-1: none)
         self.xref = np.full(P, -1, dtype=np.int64)
         self.xbeta = np.zeros(P)
@@ -287,30 +308,33 @@ class _State:
         self.z1, self.z0 = _binary_counts(np.repeat(_RATE_PRIOR, _N_NB * _N_CROSS))
         self.h1, self.h0 = _binary_counts(np.repeat(np.tile(_HIT_PRIOR, 8), _N_CROSS))
         self.s1, self.s0 = _binary_counts(_SIDE_PRIOR.copy())
-        self.xhit: np.ndarray | None = None
-        self.xnz: np.ndarray | None = None
+        # per position: fraction of the reference channels that hit / are non-zero there
+        self.xhit = np.zeros((P // lay.G) * lay.H * lay.W if lay.G else 0)
+        self.xnz = np.zeros_like(self.xhit)
         # self-calibration of the spread: observed vs predicted |residual| of the Gaussian-coded values
         self.obs = self.pred = _K_CALIB * self.g_spread
+        self.err_c = self.err_l = _K_CALIB * self.g_spread  # how well each spread estimate predicted |residual|
 
     def unleak(self, q: np.ndarray) -> np.ndarray:
         q = q.astype(np.float64)
         return np.where(q < self.zero, self.zero + (q - self.zero) / self.slope, q)
 
-    def start_phase2(self) -> None:
-        """Summarise the decoded reference channels into per-position cross-channel maps."""
-        refs = self.lay.refs
-        self.xhit = self.hit[refs].mean(axis=1).ravel()
-        self.xnz = self.nz[refs].mean(axis=1).ravel()
+    def update_cross(self, t: int) -> None:
+        """Summarise the reference channels completed by step ``t`` into the cross-channel maps."""
+        pos, refs = self.lay.done_pos[t], self.lay.done_refs[t]
+        if len(pos):
+            self.xhit[pos] = self.hit[refs].mean(axis=1)
+            self.xnz[pos] = self.nz[refs].mean(axis=1)
 
     @staticmethod
-    def _cross(frac: np.ndarray | None, pos: np.ndarray) -> np.ndarray:
-        if frac is None:
-            return np.zeros(len(pos), dtype=np.int64)
-        return 1 + np.searchsorted(_CROSS_EDGES, frac[pos], side="right")
+    def _cross(frac: np.ndarray, pos: np.ndarray, follower: np.ndarray) -> np.ndarray:
+        """Context bucket: 0 for reference channels, else 1 + bucket of the fraction at the position."""
+        return np.where(follower, 1 + np.searchsorted(_CROSS_EDGES, frac[pos], side="right"), 0)
 
     def model(self, sl: slice) -> _StepModel:
         lay, W, zero = self.lay, self.lay.W, self.zero
         idx, ch, hl, ha, pos = lay.order[sl], lay.chan[sl], lay.has_l[sl], lay.has_a[sl], lay.pos[sl]
+        follower = lay.follower[sl]
         hal = hl & ha
         il, ia, ial = np.where(hl, idx - 1, idx), np.where(ha, idx - W, idx), np.where(hal, idx - W - 1, idx)
         avail = hl.astype(np.int64) + ha
@@ -330,11 +354,10 @@ class _State:
         if self.sparse:
             rate = (self.cnt[ch] + _K_RATE * self.g_rate) / (self.all[ch] + _K_RATE)
             state = np.where(avail == 0, 0, np.where(avail == 1, 1 + nbz, 3 + nbz))
-            zctx = (np.searchsorted(_RATE_EDGES, rate) * _N_NB + state) * _N_CROSS + self._cross(self.xnz, pos)
-            p_nz = self.z1[zctx] / (self.z1[zctx] + self.z0[zctx])
+            zctx = (np.searchsorted(_RATE_EDGES, rate) * _N_NB + state) * _N_CROSS + self._cross(self.xnz, pos, follower)
             anyzero = (avail - nbz) > 0
         else:
-            zctx = p_nz = np.zeros(0)
+            zctx = np.zeros(0, dtype=np.int64)
             anyzero = np.zeros(len(idx), dtype=bool)
         # linear prediction in un-leaked units; under a plain ReLU, zero neighbours only count as such
         if self.relu:
@@ -348,32 +371,61 @@ class _State:
         a = self.coef
         mu = m + a[0] * np.where(wl, ul - m, 0.0) + a[1] * np.where(wa, ua - m, 0.0) + a[2] * np.where(wal, ual - m, 0.0)
         mu = mu + extra
-        if self.xhit is not None and len(self.p.cross):  # phase 2: the reference channel's residual here
+        if len(self.p.cross):  # followers: the reference channel's residual at this position
             ref = self.xref[ch]
             has = ref >= 0
             hw = lay.H * lay.W
             mu = mu + np.where(has, self.xbeta[ch] * self.r[np.where(has, ref * hw + idx % hw, idx)], 0.0)
+        mu_ls = mu
+        if _BLEND:  # blend with the median-gradient predictor, each weighted by the other's recent errors
+            grad_u = np.clip(ul + ua - ual, np.minimum(ul, ua), np.maximum(ul, ua))
+            mu_g = np.where(hal, grad_u, np.where(hl, ul, np.where(ha, ua, mu_ls)))
+            e_ls = np.where(wl, self.els[il], 0.0) + np.where(wa, self.els[ia], 0.0) + np.where(wal, self.els[ial], 0.0)
+            e_g = np.where(wl, self.eg[il], 0.0) + np.where(wa, self.eg[ia], 0.0) + np.where(wal, self.eg[ial], 0.0)
+            mu = (mu_ls * (e_g + _BLEND) + mu_g * (e_ls + _BLEND)) / (e_ls + e_g + 2 * _BLEND)
+        else:
+            mu_g = mu_ls
         nloc = wl.astype(np.float64) + wa + wal
-        loc = (np.where(wl, self.e[il], 0.0) + np.where(wa, self.e[ia], 0.0) + np.where(wal, self.e[ial], 0.0) + d) / (
-            nloc + 1.0
-        )
-        std = np.maximum(_GAUSS_PER_MAD * (_W_CHANNEL * d + _W_LOCAL * loc) * (self.obs / self.pred), _MIN_STD)
+        eloc = np.where(wl, self.e[il], 0.0) + np.where(wa, self.e[ia], 0.0) + np.where(wal, self.e[ial], 0.0)
+        if _WIDE:
+            w_ = lay.W
+            hw_ = idx % (lay.H * w_)
+            hll = hl & (hw_ % w_ >= 2)
+            haa = ha & (hw_ // w_ >= 2)
+            ill = np.where(hll, idx - 2, idx)
+            iaa = np.where(haa, idx - 2 * w_, idx)
+            vll = hll & (self.nz[ill] | ~self.relu)
+            vaa = haa & (self.nz[iaa] | ~self.relu)
+            eloc = eloc + _WIDE * (np.where(vll, self.e[ill], 0.0) + np.where(vaa, self.e[iaa], 0.0))
+            nloc = nloc + _WIDE * (vll.astype(np.float64) + vaa)
+        loc = (eloc + d) / (nloc + 1.0)
+        if _ADAPT_W:
+            wc = self.err_l / (self.err_c + self.err_l)
+            mix = wc * d + (1.0 - wc) * loc
+        else:
+            mix = _W_CHANNEL * d + _W_LOCAL * loc
+        std = np.maximum(_GAUSS_PER_MAD * mix * (self.obs / self.pred), _MIN_STD)
         sb = np.searchsorted(_STD_EDGES * (1 << self.act_shift), std)
-        hctx = ((anyzero * 4 + sb) * len(_HIT_PRIOR) + abucket) * _N_CROSS + self._cross(self.xhit, pos)
-        p_hit = self.h1[hctx] / (self.h1[hctx] + self.h0[hctx])
+        hctx = ((anyzero * 4 + sb) * len(_HIT_PRIOR) + abucket) * _N_CROSS + self._cross(self.xhit, pos, follower)
         sctx = np.searchsorted(_SIDE_EDGES, (mu - zero) / std, side="right")
-        p_neg = self.s1[sctx] / (self.s1[sctx] + self.s0[sctx])
-        return _StepModel(idx, ch, p_nz, zctx, hat.astype(np.int64), p_hit, hctx, p_neg, sctx, mu, std)
+        return _StepModel(idx, ch, zctx, hat.astype(np.int64), hctx, sctx, mu, std, d, loc, mu_ls, mu_g)
 
     @staticmethod
     def _learn(c1: np.ndarray, c0: np.ndarray, ctx: np.ndarray, bit: np.ndarray) -> None:
-        c1 += np.bincount(ctx, weights=bit.astype(np.float64), minlength=len(c1))
-        c0 += np.bincount(ctx, weights=(~bit).astype(np.float64), minlength=len(c0))
+        if len(ctx) * 8 < len(c1):  # a few events: scatter them
+            np.add.at(c1, ctx, bit.astype(np.float64))
+            np.add.at(c0, ctx, (~bit).astype(np.float64))
+        else:
+            c1 += np.bincount(ctx, weights=bit.astype(np.float64), minlength=len(c1))
+            c0 += np.bincount(ctx, weights=(~bit).astype(np.float64), minlength=len(c0))
 
     def commit(self, sm: _StepModel, levels: np.ndarray, nonzero: np.ndarray, coded: np.ndarray) -> None:
         """Record the levels of one step and update the statistics (``coded``: values coded by a Gaussian)."""
         if coded.any():
-            self.obs += float(np.abs(self.unleak(levels[coded]) - sm.mu[coded]).sum())
+            r = np.abs(self.unleak(levels[coded]) - sm.mu[coded])
+            self.obs += float(r.sum())
+            self.err_c += float(np.abs(r - sm.d[coded]).sum())
+            self.err_l += float(np.abs(r - sm.loc[coded]).sum())
             self.pred += float(sm.std[coded].sum()) / _GAUSS_PER_MAD
         P = self.lay.P
         u = self.unleak(levels)
@@ -386,6 +438,8 @@ class _State:
         signed = v - sm.mu[nonzero]
         err = np.abs(signed)
         self.r[sm.idx[nonzero]] = signed
+        self.els[sm.idx[nonzero]] = np.abs(v - sm.mu_ls[nonzero])
+        self.eg[sm.idx[nonzero]] = np.abs(v - sm.mu_g[nonzero])
         self.e[sm.idx[nonzero]] = err
         self.cnt += np.bincount(ch, minlength=P)
         self.sum += np.bincount(ch, weights=v, minlength=P)
@@ -428,7 +482,7 @@ def _fit_params(q: np.ndarray, lay: _Layout, top: int, zero: int, mode: int, slo
     return _Params(
         mode=mode,
         hits=float((qp == _flat_prediction(qp)).mean()) >= HIT_MIN_FRACTION,
-        laplace=False,
+        family=_GAUSS,
         slope256=slope256 if sparse else 0,
         mean16=int(np.clip(round(mean * 16), 0, 2**32 - 1)),
         spread16=int(np.clip(round(spread * 16), 0, 2**32 - 1)),
@@ -506,9 +560,20 @@ def _laplace(n: int):
     return constriction.stream.model.QuantizedLaplace(0, n - 1)
 
 
-def _value_model(n: int, laplace: bool, mean: np.ndarray, std: np.ndarray):
-    if laplace:
+@lru_cache(maxsize=64)
+def _cauchy(n: int):
+    """Quantized Cauchy over ``0 .. n - 1`` (parameters: location, scale)."""
+    import constriction
+
+    return constriction.stream.model.QuantizedCauchy(0, n - 1)
+
+
+def _value_model(n: int, family: int, mean: np.ndarray, std: np.ndarray):
+    """The value distribution and its parameters; ``std`` is a Gaussian's, the others match its spread."""
+    if family == _LAPLACE:
         return _laplace(n), (mean, std / _GAUSS_PER_MAD)
+    if family == _CAUCHY:
+        return _cauchy(n), (mean, std * (_CAUCHY_PER_MAD / _GAUSS_PER_MAD))
     return _gauss(n), (mean, std)
 
 
@@ -517,6 +582,21 @@ def _bern():
     import constriction
 
     return constriction.stream.model.Bernoulli(perfect=False)
+
+
+def _code_flags(coder: Any, c1: np.ndarray, c0: np.ndarray, ctx: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
+    """Code binary events of one step under their contexts' adaptive counts, in chunks with the counts
+    updated in between (a wide step would otherwise code hundreds of events on a stale estimate)."""
+    n = len(ctx)
+    out = np.empty(n, dtype=bool)
+    size = max(_FLAG_CHUNK, -(-n // _MAX_FLAG_CHUNKS))
+    for a in range(0, n, size):
+        cx = ctx[a : a + size]
+        p1 = c1[cx] / (c1[cx] + c0[cx])
+        bits = _code_bits(coder, p1, None if truth is None else truth[a : a + size])
+        _State._learn(c1, c0, cx, bits)
+        out[a : a + size] = bits
+    return out
 
 
 def _code_bits(coder: Any, p1: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
@@ -534,16 +614,13 @@ def _run(lay: _Layout, p: _Params, top: int, zero: int, levels: np.ndarray | Non
     st = _State(lay, p, top, zero)
     enc = levels is not None
     for t in range(lay.steps):
-        if t == lay.phase2:
-            st.start_phase2()
         sl = slice(int(lay.bounds[t]), int(lay.bounds[t + 1]))
         sm = st.model(sl)
         n = len(sm.idx)
         v = levels[sm.idx] if enc else None
         # 1. significance (sparse mode)
         if st.sparse:
-            nonzero = _code_bits(coder, sm.p_nz, None if v is None else v != zero)
-            st._learn(st.z1, st.z0, sm.zctx, nonzero)
+            nonzero = _code_flags(coder, st.z1, st.z0, sm.zctx, None if v is None else v != zero)
         else:
             nonzero = np.ones(n, dtype=bool)
         # levels still possible per element: below zero [0, zero - 1], above [zero + 1, top] (sparse) or all
@@ -553,14 +630,14 @@ def _run(lay: _Layout, p: _Params, top: int, zero: int, levels: np.ndarray | Non
         if not p.hits:
             cand[:] = False
         if cand.any():
-            h = _code_bits(coder, sm.p_hit[cand], None if v is None else v[cand] == sm.hat[cand])
-            st._learn(st.h1, st.h0, sm.hctx[cand], h)
+            h = _code_flags(coder, st.h1, st.h0, sm.hctx[cand], None if v is None else v[cand] == sm.hat[cand])
             hit[cand] = h
         out = np.where(nonzero, sm.hat, zero).astype(np.int64)
         rest = nonzero & ~hit
         if rest.any():
             out[rest] = _code_values(coder, st, sm, rest, cand[rest], None if v is None else v[rest])
         st.commit(sm, out, nonzero, rest)
+        st.update_cross(t)
     return st.q
 
 
@@ -582,8 +659,7 @@ def _code_values(coder: Any, st: _State, sm: _StepModel, rest: np.ndarray, excl:
         neg = np.zeros(k, dtype=bool)
         sc = np.flatnonzero(side_coded)
         if len(sc):
-            bits = _code_bits(coder, sm.p_neg[rest][sc], None if truth is None else neg_truth[sc])
-            st._learn(st.s1, st.s0, sm.sctx[rest][sc], bits)
+            bits = _code_flags(coder, st.s1, st.s0, sm.sctx[rest][sc], None if truth is None else neg_truth[sc])
             neg[sc] = bits
         neg |= ~side_coded & (n_pos <= 0)
         if truth is None and np.any((n_neg <= 0) & (n_pos <= 0)):
@@ -614,7 +690,7 @@ def _code_values(coder: Any, st: _State, sm: _StepModel, rest: np.ndarray, excl:
             sym = t - lo[g] - (t > skip[g])
             coder.append((int(size), sym.astype(np.int32), (m_sym[g], spread[g])))
         else:
-            model, params = _value_model(int(size), st.p.laplace, m_sym[g], spread[g])
+            model, params = _value_model(int(size), st.p.family, m_sym[g], spread[g])
             sym = np.asarray(coder.decode(model, *params), dtype=np.int64)
         level = sym + lo[g]
         out[g] = level + (level >= skip[g])
@@ -627,17 +703,23 @@ def _encode_with(q: np.ndarray, lay: _Layout, top: int, zero: int, mode: int, sl
     p = _fit_params(q, lay, top, zero, mode, slope256)
     pushed: list = []
     _run(lay, p, top, zero, q, pushed)
-    best = b""
-    for laplace in (False, True):  # the simulation does not depend on the family: try both
-        coder = constriction.stream.stack.AnsCoder()
-        for model, symbols, params in reversed(pushed):
-            if isinstance(model, int):  # a value chunk: alphabet size, (mean, spread)
-                model, params = _value_model(model, laplace, *params)
-            coder.encode_reverse(symbols, model, *params)
-        data = replace(p, laplace=laplace).pack() + coder.get_compressed().astype("<u4").tobytes()
-        if not best or len(data) < len(best):
-            best = data
-    return best
+    # the simulation does not depend on the value distribution: cost the value chunks under each family
+    # (their information content adds up, ANS or not), then code everything under the cheapest
+    values = [(size, symbols, params) for size, symbols, params in pushed if isinstance(size, int)]
+    cost = {}
+    for family in (_GAUSS, _LAPLACE, _CAUCHY):
+        probe = constriction.stream.stack.AnsCoder()
+        for size, symbols, params in values:
+            model, args = _value_model(size, family, *params)
+            probe.encode_reverse(symbols, model, *args)
+        cost[family] = probe.num_bits()
+    family = min(cost, key=cost.__getitem__)
+    coder = constriction.stream.stack.AnsCoder()
+    for model, symbols, params in reversed(pushed):
+        if isinstance(model, int):  # a value chunk: alphabet size, (mean, spread)
+            model, params = _value_model(model, family, *params)
+        coder.encode_reverse(symbols, model, *params)
+    return replace(p, family=family).pack() + coder.get_compressed().astype("<u4").tobytes()
 
 
 def encode_levels(q: np.ndarray, bits: int, zero: int = 0, slope: float | None = None, activation: str | None = None) -> bytes:
@@ -676,7 +758,7 @@ def encode_levels(q: np.ndarray, bits: int, zero: int = 0, slope: float | None =
         data = _encode_with(flat, lay, top, zero, mode, int(np.clip(round(s * 256), 0, 255)))
         if not best or len(data) < len(best):
             best = data
-    if flat.size <= HIST_MAX_VALUES and bits <= 10:
+    if flat.size <= HIST_MAX_VALUES and lay.H * lay.W <= HIST_MAX_PLANE and bits <= 10:
         data = _encode_hist(flat, top)
         if len(data) < len(best):
             best = data
@@ -755,7 +837,7 @@ def decode_levels(data: bytes, shape: tuple[int, ...], bits: int, zero: int = 0)
     if data[:1] == bytes([_MODE_RAW]):
         return _unpack_bits(data[1:], n, bits).astype(np.uint16).reshape(shape)
     if data[:1] == bytes([_MODE_HIST]):
-        if n > HIST_MAX_VALUES or bits > 10:
+        if n > HIST_MAX_VALUES or lay.H * lay.W > HIST_MAX_PLANE or bits > 10:
             raise BitstreamError("nearlossless: histogram mode for a tensor it is never used for")
         return _decode_hist(data[1:], n, top).astype(np.uint16).reshape(shape)
     p, pos = _Params.unpack(data, top, lay)
