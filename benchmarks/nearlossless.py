@@ -164,11 +164,12 @@ def reconstruction(model: str, samples: int, grid_n: int, out_dir: Path) -> dict
         nl_rec = torch.cat([to_uint8(decoder(coded[i : i + 256])) for i in range(0, len(coded), 256)])
     orig = ctx.dataset.raw
     grid = image_grid([orig[:grid_n], raw_rec[:grid_n], nl_rec[:grid_n]], scale=4)
+    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"nearlossless_reconstruction_{model}.png"
     Image.fromarray(grid).save(path)
     meta = getattr(decoder, "meta", {})
     return {
-        "model": model, "split": ctx.split, "test_images": len(orig), "grid": str(path.relative_to(out_dir.parent.parent)),
+        "model": model, "split": ctx.split, "test_images": len(orig), "grid": path.name,
         "columns": ["original", "from uncompressed features", f"from nearlossless bits={BITS} features"],
         "nearlossless_bpe": 8 * float(np.mean([len(s) for s in streams])) / ctx.features[0].numel(),
         "psnr_uncompressed": psnr(orig, raw_rec), "ssim_uncompressed": ssim(orig, raw_rec),
