@@ -37,6 +37,7 @@ from splitcodec.errors import DependencyError, SplitcodecError
 __all__ = ["LinkSpec", "ShapingProxy", "NetnsLink", "kernel_qdiscs"]
 
 MSS = 1448
+TBF_BURST = 1600  # bytes: the smallest bucket that passes a 1500-byte-MTU Ethernet frame
 _UNITS = {"": 1, "bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "k": 1e3, "m": 1e6, "g": 1e9}
 
 
@@ -162,6 +163,9 @@ class ShapingProxy:
                 if delay > 0.0002:
                     await asyncio.sleep(delay)
                 writer.write(data)
+                # Segments due within the timer's resolution (~1 ms) go out now, not one sleep later each.
+                while not queue.empty() and queue._queue[0] is not None and queue._queue[0][0] <= loop.time() + 0.001:  # type: ignore[attr-defined]
+                    writer.write(queue.get_nowait()[1])  # type: ignore[index]
                 if queue.empty():
                     await writer.drain()
             if writer.can_write_eof():
@@ -346,9 +350,10 @@ class NetnsLink:
             raise SplitcodecError(f"tc netem on {dev} failed: {r.stderr.strip()}")
         if not s.bandwidth_bps:
             return "none"
-        burst = max(4096, int(s.bandwidth_bps / 8 / 500))  # >= 2 ms of traffic, >= a few packets
+        # One MTU of burst: a token bucket lets a full bucket through at line rate, so a larger burst
+        # would hide the serialisation time of small requests (the first packet still goes unshaped).
         self._must([*pre, "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate", f"{int(s.bandwidth_bps)}bit",
-                    "burst", str(burst), "latency", "2000ms"])
+                    "burst", str(TBF_BURST), "latency", "2000ms"])
         return "tbf"
 
     def up(self) -> "NetnsLink":

@@ -198,12 +198,12 @@ class ServerProcess:
         prefix: Sequence[str] = (),
         startup_timeout: float = 120.0,
         env: dict[str, str] | None = None,
-        log: Path | None = None,
+        grace: float = 30.0,
     ) -> None:
         self.cmd = [*prefix, sys.executable, "-m", "splitcodec", "serve", *args]
         self.startup_timeout = startup_timeout
         self.env = {**os.environ, **(env or {})}
-        self.log = log
+        self.grace = grace
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self._lines: list[str] = []
@@ -245,18 +245,20 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        """SIGTERM the process group, then SIGKILL after 15 s."""
+        """SIGTERM the server (it shuts down cleanly), SIGKILL its process group after ``grace`` s."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=self.grace)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-            except ProcessLookupError:
                 pass
+        try:  # whatever it started and left behind goes too
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait(timeout=5)
         self.proc = None
 
     def __enter__(self) -> "ServerProcess":
