@@ -25,7 +25,7 @@ import numpy as np
 
 from splitcodec.errors import BitstreamError, CodecError
 
-__all__ = ["grid", "quantize", "dequantize", "tile", "untile"]
+__all__ = ["grid", "mosaic_shape", "quantize", "dequantize", "tile", "untile", "padded_size", "pad", "crop"]
 
 
 def grid(planes: int) -> tuple[int, int]:
@@ -34,6 +34,15 @@ def grid(planes: int) -> tuple[int, int]:
         return 0, 0
     cols = math.ceil(math.sqrt(planes))
     return math.ceil(planes / cols), cols
+
+
+def mosaic_shape(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(height, width) of the mosaic :func:`tile` makes of a tensor of ``shape`` (..., H, W)."""
+    if len(shape) < 2:
+        raise CodecError(f"tiling needs a tensor of at least 2 dimensions, got shape {tuple(shape)}")
+    h, w = int(shape[-2]), int(shape[-1])
+    rows, cols = grid(int(np.prod(shape[:-2], dtype=np.int64)))
+    return rows * h, cols * w
 
 
 def quantize(x: np.ndarray, bits: int) -> tuple[np.ndarray, float, float]:
@@ -88,3 +97,33 @@ def untile(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         r, c = divmod(i, cols)
         out[i] = frame[r * h : (r + 1) * h, c * w : (c + 1) * w]
     return out.reshape(shape)
+
+
+def padded_size(size: tuple[int, int], multiple: int = 1, minimum: int = 1) -> tuple[int, int]:
+    """The smallest (height, width) >= ``size`` whose sides are multiples of ``multiple`` and >= ``minimum``."""
+
+    def side(n: int) -> int:
+        n = max(n, minimum, 1)
+        return -(-n // multiple) * multiple
+
+    return side(int(size[0])), side(int(size[1]))
+
+
+def pad(frame: np.ndarray, multiple: int = 1, minimum: int = 1) -> np.ndarray:
+    """Extend a 2-D frame on the bottom/right by edge replication to :func:`padded_size` (video coders
+    code whole blocks).  :func:`crop` undoes it."""
+    h, w = frame.shape
+    th, tw = padded_size((h, w), multiple, minimum)
+    if (th, tw) == (h, w):
+        return frame
+    if frame.size == 0:
+        return np.zeros((th, tw), dtype=frame.dtype)
+    return np.pad(frame, ((0, th - h), (0, tw - w)), mode="edge")
+
+
+def crop(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The top-left ``size`` = (height, width) of ``frame`` (inverse of :func:`pad`)."""
+    h, w = size
+    if frame.shape[0] < h or frame.shape[1] < w:
+        raise BitstreamError(f"decoded frame of {frame.shape} is smaller than the {h}×{w} mosaic")
+    return frame[:h, :w]

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from splitcodec import bitstream
-from splitcodec.errors import BitstreamError, CodecError, NotFittedError, SplitcodecError
+from splitcodec.errors import BitstreamError, CodecError, DependencyError, NotFittedError, SplitcodecError
 
 __all__ = ["Codec", "ConfigStore", "decode", "as_array"]
 
@@ -218,7 +218,7 @@ class Codec(ABC):
         try:
             arr = self.decode_array(frame.payload, frame.shape)
         except SplitcodecError as exc:
-            if isinstance(exc, BitstreamError):
+            if isinstance(exc, (BitstreamError, DependencyError)):  # a missing decoder is not a bad stream
                 raise
             raise BitstreamError(f"{self.codec_id}: payload cannot be decoded: {exc}") from exc
         except (ValueError, IndexError, KeyError, TypeError, OverflowError, EOFError, RuntimeError) as exc:
