@@ -207,6 +207,14 @@ def test_register_refuses_bad_configs(toy):
     with pytest.raises(ServeError) as e:
         svc.register({"id": "raw"})
     assert e.value.kind == "wrong_codec" and "not served here" in e.value.message
+    from splitcodec.codecs import list_codecs
+
+    images = [c for c in list_codecs() if get_codec(c).domain == "image"]
+    if images:  # a codec of input pictures cannot decode features
+        open_svc = FeatureService(tail, SHAPE)
+        with pytest.raises(ServeError) as e:
+            open_svc.register(get_codec(images[0]).get_config())
+        assert e.value.kind == "wrong_codec" and "codes image" in e.value.message
     with pytest.raises(ServeError) as e:
         svc.register([1, 2])
     assert e.value.kind == "bad_config"

@@ -40,7 +40,9 @@ def test_serve_and_edge_commands(model, tmp_path, capsys):
     with ServerProcess(["--model", model, "--port", "0", "--token", "tok"]) as server:
         code = main(["edge", "--url", server.url, "--model", model, "--codec", "uniform:bits=6", "--samples", "24",
                      "--concurrency", "4", "--token", "tok", "--link", "20mbit,rtt=4ms", "--out", str(out)])
-        assert code == 0, capsys.readouterr()
+        text = capsys.readouterr().out
+        assert code == 0, text
+        assert "throughput" in text and "top-1" in text
         assert server.alive()
         code = main(["edge", "--url", server.url, "--model", model, "--samples", "2"])  # no token
         assert code == 2 and "401 unauthorized" in capsys.readouterr().err
@@ -49,8 +51,6 @@ def test_serve_and_edge_commands(model, tmp_path, capsys):
     assert report["ok"] == 24 and report["kinds"] == {"ok": 24}
     assert report["top1"] > 50 and report["link"].startswith("20 Mbit/s")
     assert report["latency_ms"]["p50"] >= 4  # at least the emulated round trip
-    text = capsys.readouterr().out
-    assert "throughput" in text and "top-1" in text
 
 
 def test_serve_refuses_a_missing_model():
