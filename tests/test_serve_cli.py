@@ -10,6 +10,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("aiohttp")
 
 from splitcodec.cli import main  # noqa: E402
+from splitcodec.codecs import get_codec  # noqa: E402
 from splitcodec.errors import SplitcodecError  # noqa: E402
 from splitcodec.serve.client import EdgeClient  # noqa: E402
 from splitcodec.serve.faults import bad_streams  # noqa: E402
@@ -37,7 +38,18 @@ def model() -> str:
 
 def test_serve_and_edge_commands(model, tmp_path, capsys):
     out = tmp_path / "edge.json"
-    with ServerProcess(["--model", model, "--port", "0", "--token", "tok"]) as server:
+    fitted = EdgeClient.for_model("http://unused", model, None, "uniform:bits=5", calibration_samples=16)
+    config = tmp_path / "codec.json"
+    config.write_text(json.dumps(fitted.codec.get_config()))
+    args = ["--model", model, "--port", "0", "--token", "tok", "--codec-config", str(config), "--allow-codec", "uniform"]
+    with ServerProcess(args) as server:
+        from splitcodec.data import load_dataset
+
+        x = load_dataset("fashion-mnist", "test").images[:1]
+        with EdgeClient(server.url, head=fitted.head, codec=fitted.codec, token="tok") as edge:
+            assert edge.infer(x).reply.ok  # the preloaded config: no registration needed
+            raw = get_codec("raw")
+            assert edge.send(raw.encode(fitted.head(x).detach(), config="inline")).kind == "wrong_codec"
         code = main(["edge", "--url", server.url, "--model", model, "--codec", "uniform:bits=6", "--samples", "24",
                      "--concurrency", "4", "--token", "tok", "--link", "20mbit,rtt=4ms", "--out", str(out)])
         text = capsys.readouterr().out

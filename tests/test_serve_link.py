@@ -73,20 +73,21 @@ def test_shaping_proxy_delays_like_the_model():
         sizes = [200, 5_000, 50_000]
         measured = _exchange(proxy.port, "127.0.0.1", sizes)
         assert proxy.bytes_up == sum(sizes) + 8 * len(sizes) and proxy.bytes_down == len(sizes)
+    # never faster than the link allows; slower only by scheduling noise (2 shared cores, other jobs)
     for n, ms in zip(sizes, measured):
         predicted = spec.predict_ms(n + 8, 1)
-        assert predicted * 0.95 - 1 <= ms <= predicted * 1.2 + 6, (n, ms, predicted)
+        assert predicted * 0.95 - 1 <= ms <= predicted * 1.5 + 25, (n, ms, predicted)
 
 
 def test_modelled_loss_costs_retransmission_timeouts():
-    spec = LinkSpec(rtt_ms=2, loss=0.2, rto_ms=40)
+    spec = LinkSpec(rtt_ms=2, loss=0.2, rto_ms=80)
     srv, _ = _sink_server()
     with srv, ShapingProxy(spec, srv.getsockname(), seed=1) as proxy:
         ms = _exchange(proxy.port, "127.0.0.1", [100] * 20)
-    slow = sum(m > 30 for m in ms)
+    slow = sum(m > 50 for m in ms)
     # a request or its answer is lost with p = 1 - 0.8² = 0.36: about 7 of 20 exchanges pay one RTO
     assert 2 <= slow <= 14, ms
-    assert all(m < 2 + 2 * 40 + 15 for m in ms)
+    assert all(m < 2 + 2 * 80 + 40 for m in ms)
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
@@ -124,9 +125,9 @@ def test_netns_link_shapes_in_the_kernel():
         name = link.name
     assert name not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     small, big = measured
-    assert 9 <= small <= 30, measured
+    assert 9 <= small <= 10 + 40, measured
     predicted = spec.predict_ms(100_008, 1)  # 110 ms
-    assert predicted * 0.9 <= big <= predicted * 1.5 + 10, measured
+    assert predicted * 0.9 <= big <= predicted * 1.5 + 30, measured
 
 
 def test_edge_client_through_the_shaper():
@@ -149,4 +150,4 @@ def test_edge_client_through_the_shaper():
     assert inf.reply.ok and up > inf.stream_bytes
     t = inf.timing
     predicted = spec.predict_ms(up, down) + t["server_ms"]
-    assert predicted * 0.9 <= inf.reply.latency_ms <= predicted * 1.25 + 6
+    assert predicted * 0.9 <= inf.reply.latency_ms <= predicted * 1.5 + 25

@@ -368,12 +368,6 @@ def serve_cmd(
         run_server(service, opts, announce=announce)
     except SplitcodecError as exc:
         _fail(exc)
-    except Exception as exc:  # the serve module's own ServeError for bad preloaded configs
-        from splitcodec.serve import ServeError
-
-        if isinstance(exc, ServeError):
-            _fail(SplitcodecError(exc.message))
-        raise
 
 
 def _serve_ray(model, split, weights, host, port, token, tls_cert, tls_key, configs, max_batch, max_wait_ms,

@@ -110,7 +110,7 @@ class SplitcodecReplica:
     async def _predict_batch(self, items: list[tuple[Any, float]]) -> list[tuple[Any, float]]:
         started = time.perf_counter()
         results = await asyncio.to_thread(self.service.run_batch, [job for job, _ in items])
-        self.metrics.observe_batch(len(items), len(items))
+        self.metrics.observe_batch(len(items), 0)  # Ray holds the queue; its depth is not visible here
         return [(res, 1e3 * (started - t_in)) for res, (_, t_in) in zip(results, items)]
 
     async def register(self, config: Any) -> str:

@@ -21,6 +21,7 @@ True
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +35,11 @@ from splitcodec.errors import SplitcodecError
 
 __all__ = ["ServeError", "FeatureService", "Busy"]
 
+INLINE_CACHE = 16  # codecs built from inline configs, kept for reuse (least recently used goes)
 FLOAT_DTYPES = {"float32", "float16", "bfloat16", "float64"}
 
 
-class ServeError(Exception):
+class ServeError(SplitcodecError):
     """A request the server refuses: HTTP ``status``, machine-readable ``kind``, human ``message``."""
 
     def __init__(self, status: int, kind: str, message: str) -> None:
@@ -101,6 +103,8 @@ class FeatureService:
         self.allow_inline = allow_inline
         self.limits = Limits(max_bytes=max_stream_bytes, max_elements=self.numel, max_config_bytes=max_config_bytes)
         self.store = ConfigStore()
+        # Inline configs are cached apart from registered ones, so streams cannot crowd out registrations.
+        self._inline: OrderedDict[bytes, Codec] = OrderedDict()
         self._accepted_shapes = {self.info.feature_shape, (1, *self.info.feature_shape)}
 
     @classmethod
@@ -199,10 +203,14 @@ class FeatureService:
             ref = config_ref(frame.config)
             if ref in self.store:
                 codec = self.store.get(ref)
+            elif ref in self._inline:
+                codec = self._inline[ref]
+                self._inline.move_to_end(ref)
             else:
                 codec = self._build(frame.config)
-                if len(self.store) < self.max_configs:
-                    self.store.add(codec)
+                self._inline[ref] = codec
+                if len(self._inline) > INLINE_CACHE:
+                    self._inline.popitem(last=False)
         return frame, codec
 
     @torch.inference_mode()
