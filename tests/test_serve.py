@@ -283,3 +283,40 @@ def test_report_json_is_serialisable(toy):
     assert report.top1 is None and report.ok == 5
     assert set(report.parts_ms) >= {"head_ms", "encode_ms", "network_ms", "decode_ms", "tail_ms"}
     json.dumps(report.summary())
+
+
+def test_fuzzed_streams_get_an_answer_or_a_refusal(toy):
+    """Whatever the bytes, parse + run_batch give an answer or a ServeError: never another exception."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    head, tail, images, codec = toy
+    svc = FeatureService(tail, SHAPE, max_stream_bytes=5000)
+    svc.register(codec.get_config())
+    good = codec.encode(head(images[:1]).detach(), config="ref")
+    from splitcodec.bitstream import pack, unpack
+
+    frame = unpack(good)
+
+    def repack(payload: bytes) -> bytes:  # a valid container around a damaged payload
+        return pack(payload, frame.shape, frame.dtype, ref=frame.config_ref)
+
+    @settings(max_examples=200, deadline=None, derandomize=True)
+    @given(st.one_of(
+        st.binary(max_size=300),
+        st.tuples(st.integers(0, len(good) - 1), st.integers(1, 255)).map(
+            lambda t: good[: t[0]] + bytes([good[t[0]] ^ t[1]]) + good[t[0] + 1 :]),
+        st.integers(0, len(good)).map(lambda n: good[:n]),
+        st.binary(max_size=400).map(repack),
+        st.tuples(st.integers(0, len(frame.payload) - 1), st.integers(1, 255)).map(
+            lambda t: repack(frame.payload[: t[0]] + bytes([frame.payload[t[0]] ^ t[1]]) + frame.payload[t[0] + 1 :])),
+    ))
+    def check(data: bytes) -> None:
+        try:
+            [out] = svc.run_batch([svc.parse(data)])
+        except ServeError as err:
+            assert 400 <= err.status < 500 and err.message
+            return
+        assert isinstance(out, ServeError) or len(out["output"]) == 10
+
+    check()
