@@ -361,6 +361,8 @@ class NetnsLink:
         if why:
             raise DependencyError(f"kernel link emulation {why}; use ShapingProxy (in-process) instead")
         a, b = self.veth
+        _run(["ip", "netns", "del", self.name])  # a namespace of ours left behind by a killed run
+        _run(["ip", "link", "del", a])
         try:
             self._must(["ip", "netns", "add", self.name])
             self._must(["ip", "link", "add", a, "type", "veth", "peer", "name", b])
