@@ -276,14 +276,19 @@ def plot(records: list[Record], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (a, p99, b) = plt.subplots(1, 3, figsize=(16, 4.2))
     for dep, marker in (("single", "o"), ("ray-2", "s")):
         rs = [r for r in records if r.extra.get("experiment") == "throughput" and r.extra.get("deployment") == dep]
         if rs:
             for codec in sorted({r.codec + str(r.params) for r in rs}):
                 sel = [r for r in rs if r.codec + str(r.params) == codec]
-                a.plot([r.extra["concurrency"] for r in sel], [r.extra["throughput_rps"] for r in sel], marker=marker,
-                       label=f"{dep} {sel[0].label}")
+                conc = [r.extra["concurrency"] for r in sel]
+                a.plot(conc, [r.extra["throughput_rps"] for r in sel], marker=marker, label=f"{dep} {sel[0].label}")
+                p99.plot(conc, [r.extra["latency_ms"]["p99"] for r in sel], marker=marker, label=f"{dep} p99")
+                p99.plot(conc, [r.extra["latency_ms"]["p50"] for r in sel], marker=marker, ls="--", alpha=0.6, label=f"{dep} p50")
+    p99.axhline(50, color="grey", ls=":", label="target p99 50 ms")
+    p99.set(xscale="log", yscale="log", xlabel="concurrent requests", ylabel="ms", title="request latency on loopback")
+    p99.legend(fontsize=7)
     a.axhline(500, color="grey", ls=":", label="target 500 req/s")
     a.set(xscale="log", xlabel="concurrent requests", ylabel="requests/s", title="throughput on loopback")
     a.legend(fontsize=7)
@@ -298,7 +303,7 @@ def plot(records: list[Record], path: Path) -> None:
             b.plot(x - 0.2, [kern[r.extra["bandwidth_mbit"]].extra["measured_ms"] if r.extra["bandwidth_mbit"] in kern else np.nan
                              for r in rs], "rv", label=f"measured, {next(iter(kern.values())).extra['link_mode']}")
         b.set_xticks(x, [f"{r.extra['bandwidth_mbit']} Mbit/s\n{r.label}" for r in rs], fontsize=7)
-        b.set(ylabel="end-to-end ms", yscale="log", title=f"latency over emulated links (in-process shaper, RTT {rs[0].extra['rtt_ms']:g} ms)")
+        b.set(ylabel="end-to-end ms", yscale="log", title=f"emulated links, RTT {rs[0].extra['rtt_ms']:g} ms (in-process shaper)")
         b.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
