@@ -197,6 +197,7 @@ def deploy(
         max_ongoing_requests=max(2 * max_batch, 8),
         max_queued_requests=max_queue,
         ray_actor_options={"num_cpus": replica_cpus},
+        logging_config={"enable_access_log": False, "log_level": "WARNING"},  # no log line per request
     )
     options = {"token": token, "max_batch": max_batch, "max_wait_ms": max_wait_ms, "threads": threads, "weights": weights}
     serve.run(deployment.bind(model, split, options), name=APP_NAME, route_prefix="/", blocking=False)
