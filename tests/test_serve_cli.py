@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -92,6 +93,11 @@ def test_ray_serve_two_replicas(model):
                     continue  # 4 MiB: slow through Ray's proxy, covered by the single-process tests
                 reply = edge.send(case.data)
                 assert (reply.status, reply.kind) == (case.status, case.error), case.kind
-            m = edge.metrics().body
-            assert m["replicas"] >= 1 and m["requests"] >= 16
+            for _ in range(20):  # replicas push their counters every 0.5 s
+                m = edge.metrics().body
+                if m["replicas"] == 2 and m["requests"] >= 16 + 9:
+                    break
+                time.sleep(0.25)
+            assert m["replicas"] == 2 and m["requests"] >= 16 + 9, m
+            assert m["by_error"]["malformed"] >= 3
             assert edge.health().ok

@@ -348,7 +348,7 @@ def serve_cmd(
                 raise SplitcodecError(f"cannot read codec config {path}: {exc}") from exc
         if ray:
             _serve_ray(model, split, weights, host, port, token, tls_cert, tls_key, configs, max_batch, max_wait_ms,
-                       max_queue, threads, replicas, ray_address, ray_cpus, announce)
+                       max_queue, threads, replicas, ray_address, ray_cpus, announce, max_stream_bytes, allow_codec)
             return
         from splitcodec.serve import FeatureService
         from splitcodec.serve.server import ServerOptions, run_server
@@ -371,7 +371,7 @@ def serve_cmd(
 
 
 def _serve_ray(model, split, weights, host, port, token, tls_cert, tls_key, configs, max_batch, max_wait_ms,
-               max_queue, threads, replicas, ray_address, ray_cpus, announce) -> None:
+               max_queue, threads, replicas, ray_address, ray_cpus, announce, max_stream_bytes, allow_codec) -> None:
     import signal
     import time
 
@@ -389,7 +389,8 @@ def _serve_ray(model, split, weights, host, port, token, tls_cert, tls_key, conf
                 model, split, replicas=replicas, host=host, port=port, address=ray_address, num_cpus=ray_cpus,
                 token=token, tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None,
                 max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, threads=threads,
-                weights=str(weights) if weights else None,
+                weights=str(weights) if weights else None, max_stream_bytes=max_stream_bytes,
+                allowed_codecs=list(allow_codec) or None,
             )
             ray_app.preload(configs)
         announce(url)

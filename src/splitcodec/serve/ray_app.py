@@ -70,8 +70,10 @@ class SplitcodecReplica:
         import torch
 
         torch.set_num_threads(int(options.get("threads", 1)))
+        allowed = options.get("allowed_codecs")
         self.service = FeatureService.from_model(model, split, weights=options.get("weights"),
-                                                 max_stream_bytes=int(options.get("max_stream_bytes", 1 << 22)))
+                                                 max_stream_bytes=int(options.get("max_stream_bytes", 1 << 22)),
+                                                 allowed_codecs=set(allowed) if allowed else None)
         self.metrics = Metrics()
         self.token = options.get("token")
         self.replica_id = f"{os.getpid()}-{id(self):x}"
@@ -131,6 +133,7 @@ class SplitcodecReplica:
             self._pusher = asyncio.get_running_loop().create_task(self._push_metrics())
 
     async def _push_metrics(self) -> None:
+        """Report this replica's snapshot every METRICS_PUSH_S: pooled metrics lag by at most that."""
         while True:
             await asyncio.sleep(METRICS_PUSH_S)
             try:
@@ -163,6 +166,8 @@ def deploy(
     max_queue: int = 256,
     threads: int = 1,
     weights: str | None = None,
+    max_stream_bytes: int = 1 << 22,
+    allowed_codecs: list[str] | None = None,
 ) -> str:
     """Start (or join, with ``address``) Ray, deploy ``replicas`` replicas; returns the HTTP URL.
 
@@ -199,7 +204,8 @@ def deploy(
         ray_actor_options={"num_cpus": replica_cpus},
         logging_config={"enable_access_log": False, "log_level": "WARNING"},  # no log line per request
     )
-    options = {"token": token, "max_batch": max_batch, "max_wait_ms": max_wait_ms, "threads": threads, "weights": weights}
+    options = {"token": token, "max_batch": max_batch, "max_wait_ms": max_wait_ms, "threads": threads, "weights": weights,
+               "max_stream_bytes": max_stream_bytes, "allowed_codecs": allowed_codecs}
     serve.run(deployment.bind(model, split, options), name=APP_NAME, route_prefix="/", blocking=False)
     scheme = "https" if tls_cert else "http"
     return f"{scheme}://{host}:{port}"
