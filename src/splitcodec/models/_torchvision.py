@@ -19,7 +19,7 @@ from torch import nn
 from splitcodec.errors import SplitcodecError, UnknownModelError
 from splitcodec.models.registry import TORCHVISION_PREFIX, ModelCfg, load_state_dict_file
 
-__all__ = ["build", "make_cfg", "infer_num_classes"]
+__all__ = ["build", "make_cfg", "infer_num_classes", "check_arch"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,7 +47,8 @@ def infer_num_classes(state: dict[str, torch.Tensor]) -> int | None:
     return None
 
 
-def _check_arch(arch: str) -> None:
+def check_arch(arch: str) -> None:
+    """Raise UnknownModelError (with close matches) unless torchvision has a model ``arch``."""
     import torchvision
 
     known = torchvision.models.list_models()
@@ -61,7 +62,7 @@ def build(arch: str, weights: str | os.PathLike[str] | None, **kwargs: Any) -> t
     """Build ``arch`` and load ``weights`` strictly; random init with a warning when ``weights`` is None."""
     import torchvision
 
-    _check_arch(arch)
+    check_arch(arch)
     if weights is None:
         warnings.warn(
             f"{TORCHVISION_PREFIX}{arch} loaded without weights: its parameters are random",

@@ -135,6 +135,7 @@ def get_model_cfg(name: str) -> ModelCfg:
     if name.startswith(TORCHVISION_PREFIX):
         from splitcodec.models import _torchvision
 
+        _torchvision.check_arch(name[len(TORCHVISION_PREFIX) :])
         return _torchvision.make_cfg(name[len(TORCHVISION_PREFIX) :], num_classes=1000, weights=None)
     return _lookup(name)[0]
 
