@@ -17,9 +17,10 @@ losslessly with what distinguishes features from pictures:
 * **flat regions**: whether a value equals its median (LOCO-I) prediction is a binary event with
   activity contexts — feature maps hold large regions of exactly repeated values;
 * **a causal linear predictor** (left, above, above-left, around the channel's running mean) fitted
-  per tensor by least squares; the remaining values are coded under quantized Gaussians (or Laplace or
-  Cauchy distributions, whichever is shortest for the tensor) with that mean and a spread from the channel's running spread and
-  the neighbours' residuals, self-calibrated against the residuals seen so far.
+  per tensor by least squares, blended with the median-gradient predictor by their recent errors; the
+  remaining values are coded under quantized Gaussians (or Laplace or Cauchy distributions, whichever is
+  shortest for the tensor) with that mean and a spread from the channel's running spread and the
+  neighbours' residuals, self-calibrated against the residuals seen so far.
 
 All binary events use adaptive counts; values use
 ``constriction``'s ANS coder (``QuantizedGaussian``/``Laplace``/``Cauchy`` with per-symbol parameters).
@@ -223,7 +224,8 @@ class _Params:
             raise BitstreamError(f"nearlossless: payload of {len(data)} bytes is shorter than its parameters")
         flags, slope256, rate256 = data[0], data[1], data[2]
         mode = flags & 3
-        if flags & ~31 or (flags >> _FAMILY_SHIFT) > _CAUCHY or mode not in (_MODE_DENSE, _MODE_SPARSE) or (mode == _MODE_SPARSE and top < 2):
+        bad_mode = mode not in (_MODE_DENSE, _MODE_SPARSE) or (mode == _MODE_SPARSE and top < 2)
+        if flags & ~31 or (flags >> _FAMILY_SHIFT) > _CAUCHY or bad_mode:
             raise BitstreamError(f"nearlossless: invalid coding flags {flags:#04x}")
         mean16, pos = read_varint(data, 3, max_bytes=5, what="nearlossless mean")
         spread16, pos = read_varint(data, pos, max_bytes=5, what="nearlossless spread")
@@ -244,8 +246,8 @@ class _Params:
             cross.append((c, r, struct.unpack_from("<b", data, pos)[0]))
             pos += 1
         params = cls(
-            mode=mode, hits=bool(flags & _FLAG_HITS), family=flags >> _FAMILY_SHIFT, slope256=slope256, mean16=mean16, spread16=spread16,
-            rate256=rate256, coef=tuple(coef), cross=tuple(cross),
+            mode=mode, hits=bool(flags & _FLAG_HITS), family=flags >> _FAMILY_SHIFT, slope256=slope256,
+            mean16=mean16, spread16=spread16, rate256=rate256, coef=tuple(coef), cross=tuple(cross),
         )
         return params, pos
 
@@ -641,7 +643,9 @@ def _run(lay: _Layout, p: _Params, top: int, zero: int, levels: np.ndarray | Non
     return st.q
 
 
-def _code_values(coder: Any, st: _State, sm: _StepModel, rest: np.ndarray, excl: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
+def _code_values(
+    coder: Any, st: _State, sm: _StepModel, rest: np.ndarray, excl: np.ndarray, truth: np.ndarray | None
+) -> np.ndarray:
     """Code the levels of the elements ``rest`` (non-zero, not the flat prediction when ``excl``)."""
     top, zero, sparse = st.top, st.zero, st.sparse
     hat, mu, std = sm.hat[rest], sm.mu[rest], sm.std[rest]
@@ -722,7 +726,9 @@ def _encode_with(q: np.ndarray, lay: _Layout, top: int, zero: int, mode: int, sl
     return replace(p, family=family).pack() + coder.get_compressed().astype("<u4").tobytes()
 
 
-def encode_levels(q: np.ndarray, bits: int, zero: int = 0, slope: float | None = None, activation: str | None = None) -> bytes:
+def encode_levels(
+    q: np.ndarray, bits: int, zero: int = 0, slope: float | None = None, activation: str | None = None
+) -> bytes:
     """Code an integer array with values in ``[0, 2**bits)`` losslessly (no container, no range).
 
     ``zero`` is the level of the real value 0.  What produced the features picks the coding mode:
@@ -864,7 +870,7 @@ class NearLossless(Codec):
     """
 
     codec_id = "nearlossless"
-    description = "n-bit quantization + lossless feature coder (channel contexts, ReLU/leaky significance, prediction, ANS)"
+    description = "n-bit quantization + lossless feature coder (channel contexts, ReLU/leaky significance, ANS)"
     sweep = tuple({"bits": b} for b in (10, 8, 6, 4))
 
     def __init__(self, bits: int = 8) -> None:
@@ -904,7 +910,8 @@ class NearLossless(Codec):
         activation = state.get("activation") if isinstance(state, dict) else None
         slope = state.get("slope") if isinstance(state, dict) else None
         ok_slope = slope is None or (not isinstance(slope, bool) and isinstance(slope, (int, float)) and 0 <= slope < 1)
-        if activation not in ("relu", "relu6", "leaky_relu", "other") or not ok_slope or (slope is None) != (activation == "other"):
+        known = activation in ("relu", "relu6", "leaky_relu", "other")
+        if not known or not ok_slope or (slope is None) != (activation == "other"):
             raise CodecError(
                 f"nearlossless: state needs an 'activation' (relu, relu6, leaky_relu, other) and its 'slope' "
                 f"in [0, 1) (null for other), got {state!r}"
@@ -917,7 +924,8 @@ class NearLossless(Codec):
         head = _RANGE.pack(lo, hi)
         if q.size == 0 or hi <= lo:
             return head  # constant tensor: the range says it all
-        return head + encode_levels(q, self.bits, _zero_level(lo, hi, self.top), slope=self._slope, activation=self._activation)
+        zero = _zero_level(lo, hi, self.top)
+        return head + encode_levels(q, self.bits, zero, slope=self._slope, activation=self._activation)
 
     def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
         if len(payload) < _RANGE.size:
