@@ -308,6 +308,78 @@ def eval_cmd(
             console.print(f"wrote {png}")
 
 
+@app.command("reconstruct")
+def reconstruct_cmd(
+    model: str = typer.Option("ref-resnet", help="registered model name"),
+    split: Optional[str] = typer.Option(None, help="split point (default: the model's default split)"),
+    codec: str = typer.Option("nearlossless:bits=8", help="codec the features pass through first; 'none' = uncompressed"),
+    samples: int = typer.Option(16, help="test images to reconstruct"),
+    stream: list[Path] = typer.Option([], help="reconstruct from these feature streams (.scb, inline config) instead"),
+    out: Path = typer.Option(Path("reconstructions"), help="output folder for the PNGs"),
+    weights: Optional[Path] = typer.Option(None, help="decoder weights (default: the committed ones)"),
+) -> None:
+    """Reconstruct input images from (coded) features with the trained decoder: PNGs, a grid, PSNR/SSIM."""
+    from PIL import Image
+
+    from splitcodec.codecs import decode, get_codec, parse_codec_spec
+    from splitcodec.reconstruct import image_grid, load_reconstructor, psnr, ssim, to_uint8
+
+    def write_png(img, path: Path) -> None:  # uint8 C×H×W
+        arr = img.numpy().transpose(1, 2, 0)
+        Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(path)
+
+    try:
+        import torch
+
+        out.mkdir(parents=True, exist_ok=True)
+        if stream:
+            decoder = load_reconstructor(model, split, path=weights)
+            for path in stream:
+                features = decode(path.read_bytes()).float()
+                if features.ndim == len(decoder.feature_shape):
+                    features = features[None]
+                with torch.no_grad():
+                    images = to_uint8(decoder(features))
+                for i, img in enumerate(images):
+                    target = out / (f"{path.stem}.png" if len(images) == 1 else f"{path.stem}_{i}.png")
+                    write_png(img, target)
+                    console.print(f"wrote {target}")
+            return
+        from splitcodec.eval import prepare
+
+        with console.status(f"preparing {model} (split, features)…"):
+            ctx = prepare(model, split, samples=samples, calibration_samples=64)
+        decoder = load_reconstructor(ctx.model_name, ctx.split, path=weights)
+        columns = {"original": ctx.dataset.raw}
+        with torch.no_grad():
+            columns["uncompressed features"] = to_uint8(decoder(ctx.features))
+        rates = {"uncompressed features": 32.0}
+        if codec.lower() != "none":
+            (name, params), *more = parse_codec_spec(codec)
+            if more:
+                raise SplitcodecError(f"--codec takes one setting, {codec!r} gives {len(more) + 1}")
+            c = get_codec(name, **params).fit(ctx.calib_features, split_point=ctx.split_point)
+            streams = [c.encode(ctx.features[i : i + 1], config="ref") for i in range(len(ctx.features))]
+            coded = torch.cat([c.decode(s) for s in streams]).float()
+            label = f"{name} features"
+            with torch.no_grad():
+                columns[label] = to_uint8(decoder(coded))
+            rates[label] = 8 * sum(map(len, streams)) / ctx.features.numel()
+        last = list(columns)[-1]
+        for i, img in enumerate(columns[last]):
+            write_png(img, out / f"{i:04d}.png")
+        grid = image_grid(list(columns.values()), scale=max(1, 96 // ctx.dataset.raw.shape[-1]))
+        Image.fromarray(grid).save(out / "grid.png")
+    except SplitcodecError as exc:
+        _fail(exc)
+    table = Table(title=f"{ctx.model_name} @ {ctx.split}: {len(ctx.features)} test images → {out}/ (grid: {' | '.join(columns)})")
+    for col in ("reconstructed from", "bpe", "PSNR dB", "SSIM"):
+        table.add_column(col, justify="left" if col == "reconstructed from" else "right")
+    for label, imgs in list(columns.items())[1:]:
+        table.add_row(label, _fmt(rates[label], 3), _fmt(psnr(ctx.dataset.raw, imgs)), _fmt(ssim(ctx.dataset.raw, imgs), 4))
+    console.print(table)
+
+
 # --- runtime: server and edge --------------------------------------------------------------------------
 
 
