@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.splitcodec-installed
-APT_PACKAGES := dataset-fashion-mnist ffmpeg x265
+APT_PACKAGES := dataset-fashion-mnist ffmpeg x265 aom-tools
 DEMO_SAMPLES ?= 1000
 
 .PHONY: setup system-deps demo test bench clean

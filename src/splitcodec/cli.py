@@ -308,6 +308,41 @@ def eval_cmd(
             console.print(f"wrote {png}")
 
 
+@app.command("compare")
+def compare_cmd(
+    results: list[Path] = typer.Argument(..., help="A.json [B.json]: anchor records, and test records (default: A's)"),
+    anchor: str = typer.Option("hevc", help="anchor codec id (its curve in A is the reference)"),
+    codec: list[str] = typer.Option([], help="compare only these codec ids (repeatable; default: all in B)"),
+    metric: str = typer.Option("auto", help="accuracy axis: auto (top1, else cosine), top1, agreement or cosine"),
+) -> None:
+    """BD-rate and BD-accuracy of codec curves against an anchor codec, per (model, split) in both files."""
+    from splitcodec.eval import load_records
+    from splitcodec.eval.compare import compare_records
+
+    if not 1 <= len(results) <= 2:
+        _fail(SplitcodecError(f"give one or two result files, got {len(results)}"))
+    try:
+        a = load_records(results[0])
+        b = load_records(results[1]) if len(results) == 2 else None
+        rows = compare_records(a, b, anchor=anchor, codecs=codec or None, metric=metric)
+    except SplitcodecError as exc:
+        _fail(exc)
+    if not rows:
+        _fail(SplitcodecError(f"no (model, split) has both an {anchor!r} curve and another codec's"))
+    source = " vs ".join(str(p) for p in results)
+    table = Table(title=f"BD figures against {anchor} ({source}); rate = bytes/sample, headers included")
+    for col in ("model", "split", "codec", "anchor at", "metric", "points", "BD-rate %", "BD-accuracy", "note"):
+        numeric = col in ("points", "BD-rate %", "BD-accuracy")
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=col != "note", overflow="fold")
+    for r in rows:
+        table.add_row(
+            r.model, r.split, r.codec, r.anchor_split, r.metric, f"{r.points}/{r.anchor_points}",
+            _fmt(r.bd_rate, 2), _fmt(r.bd_accuracy, 4 if r.metric == "cosine" else 2), r.note,
+        )
+    console.print(table)
+    console.print("BD-rate < 0: fewer bytes than the anchor at equal accuracy; BD-accuracy > 0: more accurate at equal rate.")
+
+
 @app.command("reconstruct")
 def reconstruct_cmd(
     model: str = typer.Option("ref-resnet", help="registered model name"),
