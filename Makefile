@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.splitcodec-installed
 APT_PACKAGES := dataset-fashion-mnist ffmpeg x265 aom-tools
-DEMO_SAMPLES ?= 1000
+DEMO_SAMPLES ?= 300
 
 .PHONY: setup system-deps demo test bench clean
 

@@ -38,12 +38,13 @@ def plot_rate_accuracy(records: Iterable[Record], path: str | Path, title: str |
         for r in recs:
             by_codec[r.codec].append(r)
         ylabel = "top-1 accuracy (%)"
-        for codec, rs in sorted(by_codec.items()):
+        for i, (codec, rs) in enumerate(sorted(by_codec.items())):
             pts = sorted((r.bpe, _metric(r)[0]) for r in rs if _metric(r)[0] is not None and r.bpe > 0)
             ylabel = _metric(rs[0])[1]
             if pts:
                 xs, ys = zip(*pts)
-                ax.plot(xs, ys, marker="o", ms=3.5, lw=1.3, label=codec)
+                style = dict(color=plt.cm.tab20(i % 20), marker="osD^v<>p*h"[i % 10])
+                ax.plot(xs, ys, ms=3.5, lw=1.3, label=codec, **style)
         ref = next((r.top1_ref for r in recs if r.top1_ref is not None), None)
         if ref is not None:
             ax.axhline(ref, color="k", ls="--", lw=0.8, label="uncut model")
