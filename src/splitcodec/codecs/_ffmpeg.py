@@ -1,12 +1,16 @@
-"""Running the ``x265`` and ``ffmpeg`` binaries (Debian packages ``x265``, ``ffmpeg``) as subprocesses.
+"""The ``x265`` and ``ffmpeg`` binaries (Debian packages ``x265``, ``ffmpeg``), and decoding their streams.
 
-Shared by the HEVC, AV1 and FFV1 anchors.  Frames travel through stdin/stdout pipes (no temporary
-files); every call has a timeout; a missing binary raises :class:`DependencyError` naming the Debian
-package, a failing one :class:`CodecError` with the tail of the tool's stderr.  ``SPLITCODEC_FFMPEG``
-and ``SPLITCODEC_X265`` override the binaries' paths.
+Shared by the HEVC, AV1 and FFV1 anchors.  *Encoding* always runs the Debian binaries as subprocesses,
+so the bytes (the rates) never depend on what else is installed: frames travel through stdin/stdout pipes
+(no temporary files), every call has a timeout, a missing binary raises :class:`DependencyError` naming
+the Debian package, a failing one :class:`CodecError` with the tail of the tool's stderr.
+``SPLITCODEC_FFMPEG`` and ``SPLITCODEC_X265`` override the binaries' paths.
 
-Each call starts a process, and process start-up (mostly ffmpeg loading its ~100 shared libraries) is a
-real part of what these anchors cost per sample: :func:`startup_ms` measures it on its own.
+*Decoding* is normative (every conforming decoder outputs the same samples), so it runs libavcodec
+in-process through PyAV (package ``av``) when that is installed, and the ``ffmpeg`` binary otherwise;
+``SPLITCODEC_DECODER=pyav|ffmpeg`` forces one.  Each binary call starts a process, and that start-up
+(ffmpeg loads ~200 shared libraries; x265 very few) is part of what an encode costs here:
+:func:`startup_ms` measures it on its own.
 """
 
 from __future__ import annotations
@@ -30,7 +34,10 @@ __all__ = [
     "X265",
     "run",
     "ffmpeg_has_encoder",
-    "ffmpeg_decode",
+    "DECODERS",
+    "decoder_backend",
+    "check_decoder",
+    "decode_picture",
     "gray_pix_fmt",
     "container_depth",
     "startup_ms",
@@ -112,22 +119,96 @@ def gray_pix_fmt(depth: int) -> str:
 
 _STREAM = re.compile(r"Input #0.*?Stream #0:0[^\n]*?Video: [^\n]*?, (\w+)(?:\([^)]*\))?, (\d+)x(\d+)", re.DOTALL)
 
+#: How each picture codec is demuxed by the ffmpeg binary (FFV1: see _decode_ffmpeg), and PyAV's decoder.
+_DEMUX = {"hevc": ["-f", "hevc"], "av1": ["-f", "obu"]}
+_PYAV_DECODER = {"hevc": "hevc", "av1": "libdav1d", "ffv1": "ffv1"}
+DECODERS = ("auto", "pyav", "ffmpeg")
 
-def ffmpeg_decode(
-    data: bytes,
-    demuxer_args: list[str],
-    size: tuple[int, int],
-    pix_fmt: str,
-    *,
-    what: str,
-) -> np.ndarray:
-    """Decode one picture with ffmpeg into raw ``pix_fmt`` samples (uint8 or little-endian uint16 array).
 
-    ``size`` is (height, width); ``pix_fmt`` is one of the gray formats or yuv420p (planar, 4:2:0).  The decoded stream must announce exactly that size and pixel format
-    (so no rescaling or conversion happens in ffmpeg), and yield exactly one picture's bytes.
-    """
+def decoder_backend() -> str:
+    """The decoding backend: "pyav" (libavcodec in-process) or "ffmpeg" (the binary); ``SPLITCODEC_DECODER`` forces one."""
+    choice = os.environ.get("SPLITCODEC_DECODER", "auto")
+    if choice not in DECODERS:
+        raise DependencyError(f"SPLITCODEC_DECODER must be one of {', '.join(DECODERS)}, got {choice!r}")
+    if choice == "auto":
+        return "pyav" if _pyav() is not None else "ffmpeg"
+    if choice == "pyav" and _pyav() is None:
+        raise DependencyError("SPLITCODEC_DECODER=pyav but the Python package av is not installed (pip install av)")
+    return choice
+
+
+@lru_cache(maxsize=None)
+def _pyav():
+    try:
+        import av
+    except ImportError:
+        return None
+    return av
+
+
+def _samples(size: tuple[int, int], pix_fmt: str) -> tuple[int, np.dtype]:
     h, w = size
-    args = ["-hide_banner", "-nostats", "-loglevel", "info", "-threads", "1", *demuxer_args, "-i", "pipe:0",
+    dtype = np.dtype("<u2") if pix_fmt.endswith("le") else np.dtype(np.uint8)
+    n = h * w if pix_fmt.startswith("gray") else h * w + 2 * ((h + 1) // 2) * ((w + 1) // 2)
+    return n, dtype
+
+
+def check_decoder() -> None:
+    """DependencyError unless pictures can be decoded here (PyAV, or the ffmpeg binary)."""
+    if decoder_backend() == "ffmpeg":
+        FFMPEG.path()
+
+
+def decode_picture(data: bytes, codec: str, size: tuple[int, int], pix_fmt: str, *, what: str) -> np.ndarray:
+    """Decode one ``codec`` ("hevc", "av1", "ffv1") picture into its raw ``pix_fmt`` samples, planar, flat.
+
+    ``size`` is (height, width); ``pix_fmt`` a gray format or yuv420p.  The stream must hold exactly one
+    picture of that size and pixel format (nothing is rescaled or converted).  Decoding is normative, so
+    both backends give the same samples: libavcodec in-process through PyAV when it is installed (no
+    process start-up per picture), else the ffmpeg binary.  Returns uint8 or uint16 samples.
+    """
+    if decoder_backend() == "pyav":
+        return _decode_pyav(data, codec, size, pix_fmt, what=what)
+    return _decode_ffmpeg(data, codec, size, pix_fmt, what=what)
+
+
+def _decode_pyav(data: bytes, codec: str, size: tuple[int, int], pix_fmt: str, *, what: str) -> np.ndarray:
+    av = _pyav()
+    h, w = size
+    try:
+        ctx = av.CodecContext.create(_PYAV_DECODER[codec], "r")
+        ctx.thread_count = 1
+        if codec == "ffv1":  # FFV1 frames do not carry their size
+            ctx.width, ctx.height = w, h
+        frames = list(ctx.decode(av.Packet(data)))
+        frames += ctx.decode(None)
+    except av.FFmpegError as exc:
+        raise BitstreamError(f"{what}: {exc}") from None
+    if len(frames) != 1:
+        raise BitstreamError(f"{what}: payload holds {len(frames)} pictures, expected 1")
+    frame = frames[0]
+    if (frame.height, frame.width) != (h, w) or frame.format.name != pix_fmt:
+        raise BitstreamError(
+            f"{what}: payload holds a {frame.width}x{frame.height} {frame.format.name} picture, expected {w}x{h} {pix_fmt}"
+        )
+    n, dtype = _samples(size, pix_fmt)
+    out = []
+    for plane in frame.planes:
+        rows = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+        out.append(rows[:, : plane.width * dtype.itemsize].reshape(-1))
+    flat = np.concatenate(out).view(dtype)
+    if flat.size != n:
+        raise BitstreamError(f"{what}: decoded {flat.size} samples, expected {n} ({w}x{h} {pix_fmt})")
+    return flat
+
+
+def _decode_ffmpeg(data: bytes, codec: str, size: tuple[int, int], pix_fmt: str, *, what: str) -> np.ndarray:
+    h, w = size
+    if codec == "ffv1":  # bare FFV1 frame: one "image" of the given size
+        demux = ["-f", "image2pipe", "-frame_size", str(len(data)), "-video_size", f"{w}x{h}", "-c:v", "ffv1"]
+    else:
+        demux = _DEMUX[codec]
+    args = ["-hide_banner", "-nostats", "-loglevel", "info", "-threads", "1", *demux, "-i", "pipe:0",
             "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", pix_fmt, "pipe:1"]
     try:
         out, log = run(FFMPEG, args, data, what=what)
@@ -141,17 +222,15 @@ def ffmpeg_decode(
     got_fmt, got_w, got_h = m.group(1), int(m.group(2)), int(m.group(3))
     if (got_h, got_w) != (h, w) or got_fmt != pix_fmt:
         raise BitstreamError(f"{what}: payload holds a {got_w}x{got_h} {got_fmt} picture, expected {w}x{h} {pix_fmt}")
-    dtype = np.dtype("<u2") if pix_fmt.endswith("le") else np.dtype(np.uint8)
-    samples = h * w if pix_fmt.startswith("gray") else h * w + 2 * ((h + 1) // 2) * ((w + 1) // 2)
-    expected = samples * dtype.itemsize
-    if len(out) != expected:
-        raise BitstreamError(f"{what}: ffmpeg decoded {len(out)} bytes, expected {expected} ({w}x{h} {pix_fmt})")
+    n, dtype = _samples(size, pix_fmt)
+    if len(out) != n * dtype.itemsize:
+        raise BitstreamError(f"{what}: ffmpeg decoded {len(out)} bytes, expected {n * dtype.itemsize} ({w}x{h} {pix_fmt})")
     return np.frombuffer(out, dtype=dtype).copy()
 
 
 def startup_ms(tool: Tool = FFMPEG, repeat: int = 5) -> float:
     """Median wall time (ms) of starting ``tool`` and letting it exit: the per-call floor of these anchors."""
-    args = ["-hide_banner", "-version"] if tool is FFMPEG else ["--version"]
+    args = ["-hide_banner", "-version"] if tool is FFMPEG else ["--help"]
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()

@@ -1,11 +1,12 @@
 """``ffv1``: the n-bit feature mosaic as one FFV1 picture (lossless), coded by ffmpeg.
 
 FFV1 (RFC 9043) version 1 with the range coder: a median predictor and context-adaptive binary coding of
-the residuals, lossless by design.  Version 1 keeps all its parameters in the frame itself, so the
-payload is the bare frame (no container); the picture size comes from the tensor shape.  ``context``
+the residuals, lossless by design.  Version 1 keeps all its coding parameters in the frame itself, so
+no container is needed: the payload is the picture's width and height (2 varints; FFV1 frames do not
+carry them, and a frame decoded at the wrong size would silently give a wrong tensor) and the bare frame.  ``context``
 picks FFV1's small (0) or large (1) context model: the large one learns slower, which costs bits on
-small pictures.  Gray samples of ``bits`` ≤ 8, 10, 12 or 16 bits.  Runs ``ffmpeg`` (Debian package
-``ffmpeg``) once per encode and once per decode.
+small pictures.  Gray samples of ``bits`` ≤ 8, 10, 12 or 16 bits.  Encoding runs ``ffmpeg`` (Debian package
+``ffmpeg``) once per picture; decoding uses libavcodec (see :mod:`._ffmpeg`).
 
 >>> import torch
 >>> from splitcodec.codecs import get_codec
@@ -23,7 +24,8 @@ import numpy as np
 from splitcodec.codecs import _ffmpeg
 from splitcodec.codecs._mosaic import MosaicCodec, check_int
 from splitcodec.codecs.registry import register_codec
-from splitcodec.errors import CodecError
+from splitcodec.entropy import read_varint, write_varint
+from splitcodec.errors import BitstreamError, CodecError
 
 __all__ = ["FFV1"]
 
@@ -63,10 +65,14 @@ class FFV1(MosaicCodec):
         out, _ = _ffmpeg.run(_ffmpeg.FFMPEG, args, raw, what="ffv1 encode")
         if not out:
             raise CodecError("ffv1 encode: ffmpeg wrote no frame")
-        return out
+        return write_varint(w) + write_varint(h) + out
 
     def decode_mosaic(self, data: bytes, size: tuple[int, int]) -> np.ndarray:
         h, w = size
-        demux = ["-f", "image2pipe", "-frame_size", str(len(data)), "-video_size", f"{w}x{h}", "-c:v", "ffv1"]
-        flat = _ffmpeg.ffmpeg_decode(data, demux, size, _ffmpeg.gray_pix_fmt(self.depth), what="ffv1 decode")
+        got_w, pos = read_varint(data, 0, max_bytes=3, what="ffv1 picture width")
+        got_h, pos = read_varint(data, pos, max_bytes=3, what="ffv1 picture height")
+        if (got_h, got_w) != (h, w):
+            raise BitstreamError(f"ffv1: payload holds a {got_w}x{got_h} picture, the shape needs {w}x{h}")
+        data = data[pos:]
+        flat = _ffmpeg.decode_picture(data, "ffv1", size, _ffmpeg.gray_pix_fmt(self.depth), what="ffv1 decode")
         return flat.reshape(size)

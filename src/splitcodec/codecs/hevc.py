@@ -3,7 +3,8 @@
 The MPEG feature-coding anchor: a 4:0:0 (monochrome) picture of ``bits`` ≤ 8, 10 or 12 bits per
 sample (x265 RExt profiles), one intra frame.  ``qp=None`` is x265's lossless mode (transquant bypass;
 the decoded codes are bit-exact); ``qp`` in 0..51 is a fixed-QP lossy encode.  Encoding runs the ``x265``
-binary, decoding ``ffmpeg`` (Debian packages ``x265``, ``ffmpeg``), each as one process per call.
+binary (Debian package ``x265``) once per picture; decoding uses libavcodec, in-process through PyAV or
+via the ``ffmpeg`` binary (see :mod:`._ffmpeg`).
 
 Choices, all measurable: x265's informational SEI (its version and option string, ~2 KB per stream) is
 turned off (``--no-info``); encoding is single-threaded without wavefronts (``--pools 1 --no-wpp``), so
@@ -81,6 +82,8 @@ class HEVC(MosaicCodec):
         {"bits": 10, "qp": 32},
         {"bits": 10, "qp": 37},
         {"bits": 10, "qp": 42},
+        {"bits": 10, "qp": 47},
+        {"bits": 10, "qp": 51},
     )
 
     def __init__(self, bits: int = 10, qp: int | None = None, preset: str = "medium") -> None:
@@ -97,7 +100,7 @@ class HEVC(MosaicCodec):
     @classmethod
     def check_available(cls) -> None:
         _ffmpeg.X265.path()
-        _ffmpeg.FFMPEG.path()
+        _ffmpeg.check_decoder()
 
     def encode_mosaic(self, frame: np.ndarray) -> bytes:
         frame = pad(frame, multiple=8, minimum=16)
@@ -107,5 +110,5 @@ class HEVC(MosaicCodec):
 
     def decode_mosaic(self, data: bytes, size: tuple[int, int]) -> np.ndarray:
         padded = padded_size(size, multiple=8, minimum=16)
-        flat = _ffmpeg.ffmpeg_decode(data, ["-f", "hevc"], padded, _ffmpeg.gray_pix_fmt(self.depth), what="hevc decode")
+        flat = _ffmpeg.decode_picture(data, "hevc", padded, _ffmpeg.gray_pix_fmt(self.depth), what="hevc decode")
         return crop(flat.reshape(padded), size)

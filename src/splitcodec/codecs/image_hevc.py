@@ -3,7 +3,7 @@
 The "just send the picture" anchor with a video intra coder.  RGB is converted to full-range BT.601
 YCbCr with 4:2:0 chroma (2×2 means; bilinear upsampling on decode), gray is coded as 4:0:0.  Pictures
 are padded by edge replication to a multiple of 8 (at least 16) and cropped back.  Encoding runs the
-``x265`` binary, decoding ``ffmpeg`` (Debian packages ``x265``, ``ffmpeg``); see :mod:`.hevc`.
+``x265`` binary, decoding libavcodec (see :mod:`.hevc`).
 
 >>> import torch
 >>> from splitcodec.codecs import get_codec
@@ -64,7 +64,7 @@ class ImageHEVC(ImageCodec):
 
     codec_id = "image-hevc"
     description = "input picture as one intra HEVC picture (x265, 8-bit 4:2:0/4:0:0) at a QP; whole model on the decoded picture"
-    sweep = tuple({"qp": q} for q in (17, 22, 27, 32, 37, 42, 47))
+    sweep = tuple({"qp": q} for q in (22, 27, 32, 37, 42))
 
     def __init__(self, qp: int = 27, preset: str = "medium") -> None:
         self.qp = check_int(self.codec_id, "qp", qp, 0, 51)
@@ -75,7 +75,7 @@ class ImageHEVC(ImageCodec):
     @classmethod
     def check_available(cls) -> None:
         _ffmpeg.X265.path()
-        _ffmpeg.FFMPEG.path()
+        _ffmpeg.check_decoder()
 
     def encode_picture(self, img: np.ndarray) -> bytes:
         if img.ndim == 2:
@@ -89,7 +89,7 @@ class ImageHEVC(ImageCodec):
     def decode_picture(self, data: bytes, size: tuple[int, int], channels: int) -> np.ndarray:
         ph, pw = padded_size(size, multiple=8, minimum=16)
         pix_fmt = "gray" if channels == 1 else "yuv420p"
-        flat = _ffmpeg.ffmpeg_decode(data, ["-f", "hevc"], (ph, pw), pix_fmt, what="image-hevc decode")
+        flat = _ffmpeg.decode_picture(data, "hevc", (ph, pw), pix_fmt, what="image-hevc decode")
         if channels == 1:
             return np.ascontiguousarray(crop(flat.reshape(ph, pw), size))
         n = ph * pw

@@ -31,7 +31,7 @@ class ImageJPEG(ImageCodec):
 
     codec_id = "image-jpeg"
     description = "input picture as JPEG (libjpeg, 4:2:0) at a quality; the whole model runs on the decoded picture"
-    sweep = tuple({"quality": q} for q in (95, 85, 75, 50, 30, 15, 5))
+    sweep = tuple({"quality": q} for q in (95, 75, 50, 30, 10))
 
     def __init__(self, quality: int = 75) -> None:
         self.quality = check_int(self.codec_id, "quality", quality, 1, 100)

@@ -31,7 +31,7 @@ class ImageWebP(ImageCodec):
 
     codec_id = "image-webp"
     description = "input picture as lossy WebP (libwebp) at a quality; the whole model runs on the decoded picture"
-    sweep = tuple({"quality": q} for q in (95, 85, 75, 50, 30, 15, 5))
+    sweep = tuple({"quality": q} for q in (90, 70, 50, 25, 5))
 
     def __init__(self, quality: int = 75) -> None:
         self.quality = check_int(self.codec_id, "quality", quality, 0, 100)

@@ -23,6 +23,7 @@ def plot_rate_accuracy(records: Iterable[Record], path: str | Path, title: str |
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     records = list(records)
     panels: dict[tuple[str, str], list[Record]] = defaultdict(list)
@@ -37,17 +38,22 @@ def plot_rate_accuracy(records: Iterable[Record], path: str | Path, title: str |
         for r in recs:
             by_codec[r.codec].append(r)
         ylabel = "top-1 accuracy (%)"
-        for codec, rs in sorted(by_codec.items()):
+        for i, (codec, rs) in enumerate(sorted(by_codec.items())):
             pts = sorted((r.bpe, _metric(r)[0]) for r in rs if _metric(r)[0] is not None and r.bpe > 0)
             ylabel = _metric(rs[0])[1]
             if pts:
                 xs, ys = zip(*pts)
-                ax.plot(xs, ys, marker="o", ms=3.5, lw=1.3, label=codec)
+                style = dict(color=plt.cm.tab20(i % 20), marker="osD^v<>p*h"[i % 10])
+                ax.plot(xs, ys, ms=3.5, lw=1.3, label=codec, **style)
         ref = next((r.top1_ref for r in recs if r.top1_ref is not None), None)
         if ref is not None:
             ax.axhline(ref, color="k", ls="--", lw=0.8, label="uncut model")
             ax.axhline(ref - 1.0, color="gray", ls=":", lw=0.8, label="−1 % loss")
         ax.set_xscale("log")
+        # 1-2-5 ticks with plain labels: the default labels overlap on curves spanning < 1 decade
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("bits per element (headers included)")
         ax.set_ylabel(ylabel)
         ax.set_title(f"{model} @ {split}", fontsize=10)

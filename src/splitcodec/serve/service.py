@@ -1,0 +1,258 @@
+"""The request handler every deployment shares: check a bitstream, decode it, run the tail.
+
+:class:`FeatureService` knows its split (the per-sample feature shape the tail takes), holds the codec
+configs clients registered (a :class:`~splitcodec.codecs.base.ConfigStore`, so streams carry only the
+4-byte config reference) and parses every stream with tight :class:`~splitcodec.bitstream.Limits`:
+anything that is not exactly one sample of that shape is refused before a byte of payload is decoded.
+Every refusal is a :class:`ServeError` with an HTTP status and a short ``kind``; the transport layers
+(:mod:`splitcodec.serve.app`, :mod:`splitcodec.serve.ray_app`) only translate it.
+
+>>> import torch
+>>> from torch import nn
+>>> from splitcodec.codecs import get_codec
+>>> svc = FeatureService(nn.Flatten(1), (2, 3), model_name="toy", split="x")
+>>> codec = get_codec("uniform", bits=8).fit(torch.rand(4, 2, 3))
+>>> ref = svc.register(codec.get_config())
+>>> [out] = svc.run_batch([svc.parse(codec.encode(torch.ones(1, 2, 3), config="ref"))])
+>>> out["output"] == [1.0] * 6
+True
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from splitcodec.bitstream import Frame, Limits, canonical_config, config_ref, unpack
+from splitcodec.codecs.base import Codec, ConfigStore
+from splitcodec.errors import SplitcodecError
+
+__all__ = ["ServeError", "FeatureService", "Busy"]
+
+INLINE_CACHE = 16  # codecs built from inline configs, kept for reuse (least recently used goes)
+FLOAT_DTYPES = {"float32", "float16", "bfloat16", "float64"}
+
+
+class ServeError(SplitcodecError):
+    """A request the server refuses: HTTP ``status``, machine-readable ``kind``, human ``message``."""
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+        self.message = message
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": self.kind, "status": self.status, "detail": self.message}
+
+
+class Busy(ServeError):
+    """The server's queue is full: back-pressure, retry later (HTTP 503)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "busy", message)
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    model: str
+    split: str
+    feature_shape: tuple[int, ...]
+    has_logits: bool
+
+
+class FeatureService:
+    """Decode feature bitstreams for one split and run the model's tail on them, in batches.
+
+    Args:
+        tail: the server half of the model (``tail(features) -> outputs``).
+        feature_shape: per-sample shape of the features at the split (no batch dimension).
+        model_name, split: reported by the health endpoint.
+        has_logits: outputs are class logits (answers carry the top-1 ``class``), else embeddings.
+        allowed_codecs: codec ids the server accepts (None: any registered features codec).
+        max_stream_bytes: the largest stream accepted.
+        max_configs: how many codec configs the store holds (registration past it is refused).
+        allow_inline: accept streams that carry their config inline (else only by reference).
+    """
+
+    def __init__(
+        self,
+        tail: nn.Module,
+        feature_shape: tuple[int, ...],
+        *,
+        model_name: str = "model",
+        split: str = "split",
+        has_logits: bool = True,
+        allowed_codecs: set[str] | None = None,
+        max_stream_bytes: int = 1 << 22,
+        max_configs: int = 64,
+        max_config_bytes: int = 1 << 18,
+        allow_inline: bool = True,
+    ) -> None:
+        self.tail = tail.eval()
+        self.info = ServiceInfo(model_name, split, tuple(int(d) for d in feature_shape), has_logits)
+        self.numel = int(np.prod(self.info.feature_shape))
+        self.allowed_codecs = allowed_codecs
+        self.max_configs = max_configs
+        self.allow_inline = allow_inline
+        self.limits = Limits(max_bytes=max_stream_bytes, max_elements=self.numel, max_config_bytes=max_config_bytes)
+        self.store = ConfigStore()
+        # Inline configs are cached apart from registered ones, so streams cannot crowd out registrations.
+        self._inline: OrderedDict[bytes, Codec] = OrderedDict()
+        self._accepted_shapes = {self.info.feature_shape, (1, *self.info.feature_shape)}
+
+    @classmethod
+    def from_model(cls, model: str | nn.Module, split: str | None = None, *, weights: str | None = None, **kwargs: Any) -> "FeatureService":
+        """Load a registered model (or take a module), cut it at ``split`` and keep the tail."""
+        from splitcodec.models import load
+        from splitcodec.split import list_split_points
+        from splitcodec.split import split as split_model
+
+        name = model if isinstance(model, str) else type(model).__name__
+        net = load(model, weights=weights) if isinstance(model, str) else model.eval()
+        cfg = getattr(net, "splitcodec_cfg", None)
+        if cfg is None:
+            raise SplitcodecError(f"model {name!r} has no splitcodec_cfg: build FeatureService(tail, shape) directly")
+        split = split or cfg.default_split
+        if split is None:
+            raise SplitcodecError(f"model {name!r} has no default split; pass one")
+        example = torch.zeros(1, *cfg.input_size)
+        _, tail = split_model(net, at=split, example_input=example)
+        point = next((p for p in list_split_points(net, example) if split in (p.name, *p.aliases)), None)
+        if point is None:
+            raise SplitcodecError(f"model {name!r} has no split point {split!r}")
+        kwargs.setdefault("has_logits", cfg.num_classes is not None)
+        return cls(tail, point.shape, model_name=cfg.name, split=split, **kwargs)
+
+    # --- configs -----------------------------------------------------------------------------------
+    def _check_codec(self, codec: Codec) -> None:
+        if codec.domain != "features":
+            raise ServeError(422, "wrong_codec", f"codec {codec.codec_id!r} codes {codec.domain}, not features")
+        if self.allowed_codecs is not None and codec.codec_id not in self.allowed_codecs:
+            raise ServeError(
+                422, "wrong_codec", f"codec {codec.codec_id!r} is not served here (allowed: {', '.join(sorted(self.allowed_codecs))})"
+            )
+        if codec.needs_fit and not codec.is_fitted:
+            raise ServeError(422, "wrong_codec", f"codec {codec.codec_id!r} needs fitted state and the config has none")
+
+    def _build(self, config: Any) -> Codec:
+        from splitcodec.codecs.registry import get_codec
+
+        if not isinstance(config, dict) or not isinstance(config.get("id"), str):
+            raise ServeError(400, "bad_config", 'a codec config is a JSON object with a string "id"')
+        if len(canonical_config(config)) > self.limits.max_config_bytes:
+            raise ServeError(413, "too_large", f"codec config exceeds {self.limits.max_config_bytes} bytes")
+        try:
+            codec = get_codec(config)
+        except SplitcodecError as exc:
+            raise ServeError(422, "wrong_codec", f"cannot build codec from config: {exc}") from exc
+        self._check_codec(codec)
+        return codec
+
+    def register(self, config: Any) -> str:
+        """Hold a client's codec config; returns its reference (hex) that streams will carry."""
+        codec = self._build(config)
+        ref = codec.config_ref
+        if ref not in self.store and len(self.store) >= self.max_configs:
+            raise ServeError(507, "config_store_full", f"the server holds {self.max_configs} codec configs already")
+        self.store.add(codec)
+        return ref.hex()
+
+    def has_config(self, ref: bytes) -> bool:
+        return ref in self.store
+
+    # --- requests ------------------------------------------------------------------------------------
+    def parse(self, data: bytes) -> tuple[Frame, Codec]:
+        """Check a stream's container against this split; returns the frame and the codec to decode it."""
+        if not data:
+            raise ServeError(400, "malformed", "empty request body: expected a splitcodec bitstream")
+        if len(data) > self.limits.max_bytes:
+            raise ServeError(413, "too_large", f"stream of {len(data)} bytes exceeds this server's limit of {self.limits.max_bytes}")
+        try:
+            frame = unpack(data, self.limits)
+        except SplitcodecError as exc:
+            if str(exc).startswith("tensor shape too large"):  # more elements than one sample of the split
+                raise ServeError(
+                    422, "wrong_shape", f"{exc}: this server takes one {'×'.join(map(str, self.info.feature_shape))} sample"
+                ) from exc
+            raise ServeError(400, "malformed", str(exc)) from exc
+        if frame.shape not in self._accepted_shapes:
+            raise ServeError(
+                422,
+                "wrong_shape",
+                f"stream holds a tensor of shape {frame.shape}; split {self.info.split!r} of {self.info.model} "
+                f"takes one sample of shape {self.info.feature_shape}",
+            )
+        if frame.dtype not in FLOAT_DTYPES:
+            raise ServeError(422, "wrong_dtype", f"stream holds {frame.dtype} features; expected a float type")
+        if frame.config_ref is not None:
+            try:
+                codec = self.store.get(frame.config_ref)
+            except SplitcodecError as exc:
+                raise ServeError(422, "unknown_config", str(exc)) from exc
+        else:
+            if not self.allow_inline:
+                raise ServeError(422, "unknown_config", "this server takes configs by reference only: register the config first")
+            assert frame.config is not None
+            ref = config_ref(frame.config)
+            if ref in self.store:
+                codec = self.store.get(ref)
+            elif ref in self._inline:
+                codec = self._inline[ref]
+                self._inline.move_to_end(ref)
+            else:
+                codec = self._build(frame.config)
+                self._inline[ref] = codec
+                if len(self._inline) > INLINE_CACHE:
+                    self._inline.popitem(last=False)
+        return frame, codec
+
+    @torch.inference_mode()
+    def run_batch(self, jobs: list[tuple[Frame, Codec]]) -> list[dict[str, Any] | ServeError]:
+        """Decode each parsed stream, run the tail once on all that decoded; one answer per job."""
+        results: list[dict[str, Any] | ServeError] = [None] * len(jobs)  # type: ignore[list-item]
+        tensors, index, decode_ms = [], [], []
+        for i, (frame, codec) in enumerate(jobs):
+            t0 = time.perf_counter()
+            try:
+                x = codec.decode_frame(frame)
+            except SplitcodecError as exc:
+                results[i] = ServeError(400, "undecodable", str(exc))
+                continue
+            x = x.reshape(1, *self.info.feature_shape).float()
+            if not torch.isfinite(x).all():
+                results[i] = ServeError(400, "undecodable", "stream decodes to non-finite features")
+                continue
+            tensors.append(x)
+            index.append(i)
+            decode_ms.append(1e3 * (time.perf_counter() - t0))
+        if tensors:
+            t0 = time.perf_counter()
+            out = self.tail(torch.cat(tensors)).float()
+            tail_ms = 1e3 * (time.perf_counter() - t0)
+            out = out.reshape(len(tensors), -1)
+            top1 = out.argmax(1).tolist() if self.info.has_logits else [None] * len(tensors)
+            rows = out.numpy().tolist()
+            for k, i in enumerate(index):
+                results[i] = {
+                    "class": top1[k],
+                    "output": rows[k],
+                    "timing": {"decode_ms": decode_ms[k], "tail_ms": tail_ms, "batch": len(tensors)},
+                }
+        return results
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "model": self.info.model,
+            "split": self.info.split,
+            "feature_shape": list(self.info.feature_shape),
+            "configs": len(self.store),
+            "max_stream_bytes": self.limits.max_bytes,
+        }
