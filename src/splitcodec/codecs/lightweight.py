@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -124,6 +124,7 @@ class _Fitted:
     ctx_tables: list[np.ndarray] | None = None  # CONTEXTS tables for the non-anchor indices
     rest: int = 0  # the index the context counts against (the most frequent one)
     channel_levels: np.ndarray | None = None  # (channels, N) float32 reconstruction table
+    groups: list[tuple[int, np.ndarray, int]] | None = field(default=None, compare=False, repr=False)  # cache of _groups
 
 
 def _ans_model(counts: np.ndarray):
@@ -420,15 +421,17 @@ class Lightweight(Codec):
             self._ans[key] = _ans_model(f.tables[i] if kind == "t" else f.ctx_tables[i])  # type: ignore[index]
         return self._ans[key]
 
-    @staticmethod
-    def _groups(f: _Fitted) -> list[tuple[int, np.ndarray, int]]:
+    def _groups(self, f: _Fitted) -> list[tuple[int, np.ndarray, int]]:
         """``(table, its channels, levels)`` per table, in decoding order (channels in increasing order)."""
         assert f.table_of is not None
+        if f.groups is not None:
+            return f.groups
         out = []
         for t in range(len(f.tables)):
             members = np.flatnonzero(f.table_of == t)
             n = f.designs[int(members[0]) if len(f.designs) > 1 else 0].quantizer.n if members.size else 1
             out.append((t, members, n))
+        f.groups = out
         return out
 
     @staticmethod
