@@ -248,10 +248,10 @@ def part_speed() -> tuple[list[Record], dict[str, Any]]:
                 "decode_elements_per_s": x.numel() / dec,
             }
             log(f"  speed {model}@{split} {name}: enc {enc*1e3:.2f} ms, dec {dec*1e3:.2f} ms, {x.numel()/(enc+dec):.3g} elements/s")
-        lw = entry["lightweight"]["elements_per_s"]
-        for name in ("hevc", "av1"):
-            if "elements_per_s" in entry.get(name, {}):
-                entry[f"lightweight_vs_{name}"] = lw / entry[name]["elements_per_s"]
+        for ours, key in (("lightweight", "lightweight"), ("lightweight (paper coding)", "lightweight_paper_coding")):
+            for name in ("hevc", "av1"):
+                if "elements_per_s" in entry.get(ours, {}) and "elements_per_s" in entry.get(name, {}):
+                    entry[f"{key}_vs_{name}"] = entry[ours]["elements_per_s"] / entry[name]["elements_per_s"]
         out[f"{model}@{split}"] = entry
     return [], {"throughput": out}
 
