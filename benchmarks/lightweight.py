@@ -37,6 +37,7 @@ import torch
 from splitcodec.codecs import get_codec
 from splitcodec.errors import SplitcodecError
 from splitcodec.eval import Record, bd_accuracy, bd_rate, evaluate_codec, load_records, prepare, run_meta, save_records
+from splitcodec.eval.plot import log_rate_axis
 from splitcodec.quantization import FeatureModel, fit_report
 
 RESULTS = Path(__file__).parent / "results"
@@ -330,13 +331,14 @@ def summarise(records: list[Record]) -> dict[str, Any]:
     return out
 
 
-def plot(records: list[Record], labels: list[str], path: Path, *, metric: str, title: str, zoom: float | None = None) -> None:
+def plot(records: list[Record], labels: list[str], path: Path, *, metric: str, title: str, zoom: float | None = None,
+         part: str | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = _curves(records)
+    curves = _curves([r for r in records if part is None or r.extra.get("part") == part])
     keys = sorted(
         k for k in curves
         if any(getattr(r, metric) is not None for lbl in labels for r in curves[k].get(lbl, []))
@@ -346,9 +348,10 @@ def plot(records: list[Record], labels: list[str], path: Path, *, metric: str, t
     cols = min(len(keys), 2 if len(keys) == 4 else 3)
     rows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols, 4.4 * rows), squeeze=False)
+    legend: dict[str, Any] = {}
     for ax, key in zip(axes.flat, keys):
         ref = None
-        for label in labels:
+        for i, label in enumerate(labels):
             rs = curves[key].get(label)
             if not rs:
                 continue
@@ -357,7 +360,8 @@ def plot(records: list[Record], labels: list[str], path: Path, *, metric: str, t
                 continue
             xs, ys = zip(*pts)
             style = {"lw": 2.2} if label == DEFAULT else {"lw": 1.2}
-            ax.plot(xs, ys, marker="o", ms=3, label=label, **style)
+            style.update(color=plt.cm.tab20(i % 20), marker="osD^v<>p*hX"[i % 11])
+            ax.plot(xs, ys, ms=3.5, label=label, **style)
             ref = rs[0].top1_ref if ref is None else ref
         if metric == "top1" and ref is not None:
             ax.axhline(ref, color="k", ls="--", lw=0.8, label="uncut model")
@@ -368,16 +372,21 @@ def plot(records: list[Record], labels: list[str], path: Path, *, metric: str, t
             ax.axhline(0.99, color="gray", ls=":", lw=0.8, label="cosine 0.99")
             if zoom is not None:
                 ax.set_ylim(1 - zoom, 1.0005)
-        ax.set_xscale("log")
+        log_rate_axis(ax)
         ax.set_xlabel("bits per element (per-sample stream, headers included)")
         ax.set_ylabel("top-1 accuracy (%)" if metric == "top1" else "embedding cosine similarity")
         ax.set_title(f"{key[0]} @ {key[1]} ({rs[0].elements if rs else '?'} elements)", fontsize=10)
         ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=6.5, loc="lower right")
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     fig.suptitle(title)
-    fig.tight_layout()
+    # one legend below the panels: inside them it hid the low-rate ends of the curves
+    ncol = 3
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=ncol, fontsize=7.5, frameon=False)
+    bottom = (math.ceil(len(legend) / ncol) * 0.16 + 0.1) / fig.get_figheight()
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -479,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     abl = [k for k in FM_VARIANTS if k not in (HEVC, UNIFORM_CODEC)]
     plot(records, abl, RESULTS / "lightweight_ablation.png", metric="top1", zoom=6.0,
          title="ablation: clip (min–max / p99.9 / model) × quantizer (uniform / ECSQ)")
-    plot(records, list(IMAGENET_VARIANTS), RESULTS / "lightweight_imagenet.png", metric="cosine", zoom=0.05,
+    plot(records, list(IMAGENET_VARIANTS), RESULTS / "lightweight_imagenet.png", metric="cosine", zoom=0.05, part="imagenet",
          title="mobilenetv2-imagenet on natural photos: bpe vs embedding cosine")
     if fit:
         plot_fit(fit, RESULTS / "lightweight_fit.png")
