@@ -27,6 +27,7 @@ from rich.console import Console
 from splitcodec.codecs import _ffmpeg, default_settings, get_codec
 from splitcodec.codecs.av1 import AOMENC
 from splitcodec.eval import evaluate_codec, load_records, plot_rate_accuracy, prepare, run_meta, save_records
+from splitcodec.eval.plot import log_rate_axis
 from splitcodec.eval.records import Record
 from splitcodec.tiling import dequantize, quantize
 
@@ -73,7 +74,6 @@ def plot_bytes(records: list[Record], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
 
     models = sorted({r.model for r in records})
     fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.6), squeeze=False)
@@ -97,8 +97,7 @@ def plot_bytes(records: list[Record], path: Path) -> Path:
         if metric == "top1" and ref is not None:
             ax.axhline(ref, color="gray", ls="--", lw=0.8)
             ax.set_ylim(max(0.0, ref - 30), ref + 3)
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        log_rate_axis(ax)
         ax.set_xlabel("bytes per sample (headers included)")
         ax.set_ylabel("top-1 accuracy (%)" if metric == "top1" else "output cosine similarity vs uncut model")
         ax.set_title(f"{model}: features at {', '.join(splits)} vs the input picture", fontsize=9)

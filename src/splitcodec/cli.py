@@ -308,6 +308,75 @@ def eval_cmd(
             console.print(f"wrote {png}")
 
 
+@app.command("fit-model")
+def fit_model_cmd(
+    calibration: Optional[Path] = typer.Argument(None, help="calibration features (.pt/.npy, N samples on dim 0)"),
+    test: Optional[Path] = typer.Option(None, help="held-out features to check the model against"),
+    model: Optional[str] = typer.Option(None, help="take the features from this model instead of files"),
+    split: Optional[str] = typer.Option(None, help="with --model: the split point (default: the model's)"),
+    activation: Optional[str] = typer.Option(None, help="relu, relu6, leaky_relu or other (default: from --model, else guessed)"),
+    slope: float = typer.Option(0.1, help="leaky-ReLU negative slope (with --activation leaky_relu)"),
+    lam: float = typer.Option(0.2, help="the lightweight codec's rate knob λ"),
+    family: str = typer.Option("auto", help="auto, gaussian, laplace or gengauss"),
+) -> None:
+    """Fit the lightweight codec's pre-activation model and show how well it matches the features."""
+    import numpy as np
+
+    from splitcodec.codecs import get_codec
+    from splitcodec.quantization import FeatureModel, fit_report
+
+    point: Any = None
+    try:
+        if model is not None:
+            from splitcodec.eval import prepare
+
+            with console.status(f"preparing {model} …"):
+                ctx = prepare(model, split, samples=1000, calibration_samples=64)
+            calib, held_out, point = ctx.calib_features, ctx.features, ctx.split_point
+        elif calibration is not None:
+            calib = load_tensor(calibration)
+            held_out = load_tensor(test) if test is not None else None
+        else:
+            raise SplitcodecError("give calibration features (a file) or --model")
+        if activation is not None:
+            from types import SimpleNamespace
+
+            point = SimpleNamespace(activation=activation, negative_slope=slope)
+        plain = {"channel_tables": False, "channel_levels": False, "context": False}
+        codec = get_codec("lightweight", lam=lam, family=family, **plain).fit(calib, split_point=point)
+    except SplitcodecError as exc:
+        _fail(exc)
+    d = codec.describe()
+    table = Table(title=f"lightweight error model (λ = {lam})", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    table.add_row("activation", f"{d['activation']}" + (f" (slope {d['slope']})" if d["activation"] == "leaky_relu" else ""))
+    if "model" not in d:
+        table.add_row("model", "none: the features are constant")
+        console.print(table)
+        return
+    fm = FeatureModel.from_json(d["model"], d["activation"], d["slope"])
+    shape = f", shape β = {fm.shape:.3f}" if fm.family == "gengauss" else ""
+    table.add_row("pre-activation model", f"{fm.family}: loc {fm.loc:.4g}, scale {fm.scale:.4g}{shape}")
+    sets = [("calibration", calib)] + ([("held-out", held_out)] if held_out is not None else [])
+    for name, feats in sets:
+        arr = feats.detach().float().numpy()
+        rep = fit_report(fm, arr)
+        zero = f"; zero fraction data {rep['zero_frac_data']:.3f} vs model {rep['zero_frac_model']:.3f}" if "zero_frac_data" in rep else ""
+        table.add_row(f"fit on {name}", f"KS {rep['ks']:.4f}, histogram TV {rep['tv']:.4f}{zero}")
+    table.add_row("quantizer", f"{len(d['levels'])} levels, clip [{d['clip'][0]:.4g}, {d['clip'][1]:.4g}]: "
+                  + ", ".join(f"{v:.3g}" for v in d["levels"]))
+    name, feats = sets[-1]
+    arr = feats.detach().float().numpy()
+    x_hat = codec.decode(codec.encode(feats)).float().numpy()
+    idx = np.searchsorted(np.float32(d["thresholds"]), arr, side="right")
+    p = np.bincount(idx.ravel(), minlength=len(d["levels"])) / idx.size
+    entropy = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
+    table.add_row("MSE", f"model {d['model_mse']:.4g}, measured on {name} {float(np.mean((x_hat - arr) ** 2)):.4g}")
+    table.add_row("index entropy (bits)", f"model {d['model_bits']:.4f}, measured on {name} {entropy:.4f}")
+    console.print(table)
+
+
 @app.command("compare")
 def compare_cmd(
     results: list[Path] = typer.Argument(..., help="A.json [B.json]: anchor records, and test records (default: A's)"),

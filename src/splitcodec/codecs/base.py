@@ -41,6 +41,9 @@ import torch
 from splitcodec import bitstream
 from splitcodec.errors import BitstreamError, CodecError, DependencyError, NotFittedError, SplitcodecError
 
+#: constructor parameter names per codec class (``inspect.signature`` is slow on the per-sample path)
+_PARAM_NAMES: dict[type, tuple[str, ...]] = {}
+
 __all__ = ["Codec", "ConfigStore", "decode", "as_array"]
 
 ConfigMode = Literal["inline", "ref"]
@@ -126,12 +129,16 @@ class Codec(ABC):
     # --- config ----------------------------------------------------------------------------------
     @classmethod
     def param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        ]
+        """Names of the constructor's parameters (read from its signature once per class)."""
+        names = _PARAM_NAMES.get(cls)
+        if names is None:
+            sig = inspect.signature(cls.__init__)
+            names = _PARAM_NAMES[cls] = tuple(
+                p.name
+                for p in sig.parameters.values()
+                if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            )
+        return list(names)
 
     def params(self) -> dict[str, Any]:
         """Constructor parameters (read back from attributes of the same name)."""
@@ -190,23 +197,21 @@ class Codec(ABC):
             bad = int((~np.isfinite(arr)).sum())
             raise CodecError(f"codec {self.codec_id!r}: tensor holds {bad} non-finite value(s)")
         payload = self.encode_array(arr)
-        full = self.get_config()
         if config == "ref":
-            return bitstream.pack(payload, arr.shape, dtype, ref=bitstream.config_ref(full))
+            return bitstream.pack(payload, arr.shape, dtype, ref=self.config_ref)
         if config == "inline":
-            return bitstream.pack(payload, arr.shape, dtype, config=full)
+            return bitstream.pack(payload, arr.shape, dtype, config=self.get_config())
         raise CodecError(f'config must be "inline" or "ref", got {config!r}')
 
     def decode(self, data: bytes, *, limits: bitstream.Limits = bitstream.DEFAULT_LIMITS) -> torch.Tensor:
         """Decode a stream written by this codec (same config).  Use :func:`splitcodec.decode` otherwise."""
         frame = bitstream.unpack(data, limits)
-        mine = self.get_config()
-        if frame.config_ref is not None and frame.config_ref != bitstream.config_ref(mine):
+        if frame.config_ref is not None and frame.config_ref != self.config_ref:
             raise BitstreamError(
                 f"stream refers to config {frame.config_ref.hex()}, this {self.codec_id!r} codec "
-                f"has {bitstream.config_ref(mine).hex()}"
+                f"has {self.config_ref.hex()}"
             )
-        if frame.config is not None and frame.config != mine:
+        if frame.config is not None and frame.config != self.get_config():
             raise BitstreamError(
                 f"stream was written by codec {frame.config.get('id')!r} with another config; "
                 "decode it with splitcodec.decode()"

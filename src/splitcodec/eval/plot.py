@@ -17,13 +17,23 @@ def _metric(r: Record) -> tuple[float | None, str]:
     return r.cosine, "output cosine similarity"
 
 
+def log_rate_axis(ax) -> None:
+    """Log x axis with 1-2-5 ticks and plain labels (matplotlib's default minor labels overlap on
+    curves spanning less than a decade)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_rate_accuracy(records: Iterable[Record], path: str | Path, title: str | None = None) -> Path:
     """Write a PNG: bits per element (log) vs top-1 (or cosine similarity where there are no labels)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     records = list(records)
     panels: dict[tuple[str, str], list[Record]] = defaultdict(list)
@@ -49,11 +59,7 @@ def plot_rate_accuracy(records: Iterable[Record], path: str | Path, title: str |
         if ref is not None:
             ax.axhline(ref, color="k", ls="--", lw=0.8, label="uncut model")
             ax.axhline(ref - 1.0, color="gray", ls=":", lw=0.8, label="−1 % loss")
-        ax.set_xscale("log")
-        # 1-2-5 ticks with plain labels: the default labels overlap on curves spanning < 1 decade
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        log_rate_axis(ax)
         ax.set_xlabel("bits per element (headers included)")
         ax.set_ylabel(ylabel)
         ax.set_title(f"{model} @ {split}", fontsize=10)
