@@ -54,15 +54,20 @@ def _sink_server() -> tuple[socket.socket, threading.Thread]:
     return srv, t
 
 
-def _exchange(port: int, host: str, sizes: list[int]) -> list[float]:
+def _exchange(port: int, host: str, sizes: list[int], repeats: int = 1) -> list[float]:
+    """Milliseconds per request/answer of each size; the fastest of ``repeats`` tries (one try alone can
+    stall for a scheduler tick on a busy 2-core machine)."""
     out = []
     with socket.create_connection((host, port), timeout=10) as c:
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for n in sizes:
-            t0 = time.perf_counter()
-            c.sendall(n.to_bytes(8, "little") + bytes(n))
-            assert c.recv(1) == b"k"
-            out.append(1e3 * (time.perf_counter() - t0))
+            tries = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                c.sendall(n.to_bytes(8, "little") + bytes(n))
+                assert c.recv(1) == b"k"
+                tries.append(1e3 * (time.perf_counter() - t0))
+            out.append(min(tries))
     return out
 
 
@@ -71,8 +76,8 @@ def test_shaping_proxy_delays_like_the_model():
     srv, _ = _sink_server()
     with srv, ShapingProxy(spec, srv.getsockname()) as proxy:
         sizes = [200, 5_000, 50_000]
-        measured = _exchange(proxy.port, "127.0.0.1", sizes)
-        assert proxy.bytes_up == sum(sizes) + 8 * len(sizes) and proxy.bytes_down == len(sizes)
+        measured = _exchange(proxy.port, "127.0.0.1", sizes, repeats=3)
+        assert proxy.bytes_up == 3 * (sum(sizes) + 8 * len(sizes)) and proxy.bytes_down == 3 * len(sizes)
     # never faster than the link allows; slower only by scheduling noise (2 shared cores, other jobs)
     for n, ms in zip(sizes, measured):
         predicted = spec.predict_ms(n + 8, 1)
@@ -118,7 +123,7 @@ def test_netns_link_shapes_in_the_kernel():
             assert proc.stdout.readline().startswith("ready")
             url = link.front(f"http://{link.server_host}:9123")
             host, port = url.split("//")[1].split(":")
-            measured = _exchange(int(port), host, [100, 100_000])
+            measured = _exchange(int(port), host, [100, 100_000], repeats=3)
         finally:
             proc.kill()
             proc.wait(5)
@@ -144,10 +149,15 @@ def test_edge_client_through_the_shaper():
         with ShapingProxy(spec, ("127.0.0.1", int(srv.url.rsplit(":", 1)[1]))) as proxy:
             with EdgeClient(proxy.url(srv.url), head=nn.Identity(), codec=codec) as edge:
                 edge.register()
-                up0, down0 = proxy.bytes_up, proxy.bytes_down
-                inf = edge.infer(torch.rand(1, 4, 8, 8))
-                up, down = proxy.bytes_up - up0, proxy.bytes_down - down0
-    assert inf.reply.ok and up > inf.stream_bytes
-    t = inf.timing
-    predicted = spec.predict_ms(up, down) + t["server_ms"]
+                # the fastest of three requests: one request alone can stall for a scheduler tick on a
+                # busy 2-core machine (a fresh-clone run once saw 434 ms for a 43 ms prediction)
+                runs = []
+                for _ in range(3):
+                    up0, down0 = proxy.bytes_up, proxy.bytes_down
+                    inf = edge.infer(torch.rand(1, 4, 8, 8))
+                    runs.append((inf, proxy.bytes_up - up0, proxy.bytes_down - down0))
+    for inf, up, _ in runs:
+        assert inf.reply.ok and up > inf.stream_bytes
+    inf, up, down = min(runs, key=lambda run: run[0].reply.latency_ms)
+    predicted = spec.predict_ms(up, down) + inf.timing["server_ms"]
     assert predicted * 0.9 <= inf.reply.latency_ms <= predicted * 1.5 + 25
