@@ -274,25 +274,37 @@ def overload(ctx, codec, evaluated, server_args: list[str], args) -> Record:
     )
 
 
+def short_label(r: Record) -> str:
+    """``codec:key=value`` with only the parameters that differ from the codec's defaults."""
+    defaults = get_codec(r.codec).params()
+    diff = {k: v for k, v in r.params.items() if defaults.get(k) != v}
+    return r.codec + (":" + ",".join(f"{k}={v}" for k, v in diff.items()) if diff else "")
+
+
 def plot(records: list[Record], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, p99, b) = plt.subplots(1, 3, figsize=(16, 4.2))
+    fig, (a, p99, b) = plt.subplots(1, 3, figsize=(17, 4.6))
+    codecs = sorted({short_label(r) for r in records})
+    colour = {c: plt.cm.tab10(i % 10) for i, c in enumerate(codecs)}
     for dep, marker in (("single", "o"), ("ray-2", "s")):
         rs = [r for r in records if r.extra.get("experiment") == "throughput" and r.extra.get("deployment") == dep]
-        if rs:
-            for codec in sorted({r.codec + str(r.params) for r in rs}):
-                sel = [r for r in rs if r.codec + str(r.params) == codec]
-                conc = [r.extra["concurrency"] for r in sel]
-                a.plot(conc, [r.extra["throughput_rps"] for r in sel], marker=marker, label=f"{dep} {sel[0].label}")
-                p99.plot(conc, [r.extra["latency_ms"]["p99"] for r in sel], marker=marker, label=f"{dep} p99")
-                p99.plot(conc, [r.extra["latency_ms"]["p50"] for r in sel], marker=marker, ls="--", alpha=0.6, label=f"{dep} p50")
+        for codec in codecs:
+            sel = sorted((r for r in rs if short_label(r) == codec), key=lambda r: r.extra["concurrency"])
+            if not sel:
+                continue
+            conc = [r.extra["concurrency"] for r in sel]
+            style = dict(marker=marker, color=colour[codec], ls="-" if dep == "single" else "-.")
+            a.plot(conc, [r.extra["throughput_rps"] for r in sel], label=f"{dep} {codec}", **style)
+            p99.plot(conc, [r.extra["latency_ms"]["p99"] for r in sel], label=f"{dep} {codec} p99", **style)
+            p99.plot(conc, [r.extra["latency_ms"]["p50"] for r in sel], marker=marker, color=colour[codec], ls=":",
+                     alpha=0.6, label=f"{dep} {codec} p50")
     p99.axhline(50, color="grey", ls=":", label="target p99 50 ms")
     p99.set(xscale="log", yscale="log", xlabel="concurrent requests", ylabel="ms", title="request latency on loopback")
-    p99.legend(fontsize=7)
+    p99.legend(fontsize=6.5)
     a.axhline(500, color="grey", ls=":", label="target 500 req/s")
     a.set(xscale="log", xlabel="concurrent requests", ylabel="requests/s", title="throughput on loopback")
     a.legend(fontsize=7)
@@ -302,15 +314,18 @@ def plot(records: list[Record], path: Path) -> None:
         b.bar(x - 0.2, [r.extra["measured_ms"] for r in rs], 0.4, label="measured (mean)")
         b.bar(x + 0.2, [r.extra["predicted_ms"] for r in rs], 0.4, label="predicted: parts + bytes/B + RTT")
         b.plot(x + 0.2, [r.extra["predicted_calibrated_ms"] for r in rs], "k_", ms=18, label="…with HTTP bytes + constant")
-        kern = {r.extra["bandwidth_mbit"]: r for r in records if r.extra.get("experiment") == "link" and r.extra["link_mode"] != "proxy"}
+        kern = {(r.extra["bandwidth_mbit"], short_label(r)): r for r in records
+                if r.extra.get("experiment") == "link" and r.extra["link_mode"] != "proxy"}
         if kern:
-            b.plot(x - 0.2, [kern[r.extra["bandwidth_mbit"]].extra["measured_ms"] if r.extra["bandwidth_mbit"] in kern else np.nan
-                             for r in rs], "rv", label=f"measured, {next(iter(kern.values())).extra['link_mode']}")
-        b.set_xticks(x, [f"{r.extra['bandwidth_mbit']} Mbit/s\n{r.label}" for r in rs], fontsize=7)
-        b.set(ylabel="end-to-end ms", yscale="log", title=f"emulated links, RTT {rs[0].extra['rtt_ms']:g} ms (in-process shaper)")
+            keys = [(r.extra["bandwidth_mbit"], short_label(r)) for r in rs]
+            b.plot(x - 0.2, [kern[k].extra["measured_ms"] if k in kern else np.nan for k in keys],
+                   "rv", label=f"measured, {next(iter(kern.values())).extra['link_mode']}")
+        b.set_xticks(x, [f"{r.extra['bandwidth_mbit']} Mbit/s\n{short_label(r)}" for r in rs], fontsize=6.5)
+        b.set(ylabel="end-to-end ms", title=f"emulated links, RTT {rs[0].extra['rtt_ms']:g} ms (in-process shaper)")
         b.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
