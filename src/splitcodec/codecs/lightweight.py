@@ -31,8 +31,9 @@ per channel).
 Three refinements of the coding, each a parameter that is on by default and measured in
 ``benchmarks/lightweight.py``; none adds per-sample header bytes, all stay table lookups:
 
-* ``channel_tables``: one probability table per channel (the quantizer is shared); channels differ a lot
-  in how often they are active.
+* ``channel_tables``: probability tables per group of channels with similar index histograms (at most
+  ``TABLE_GROUPS``, clustered at fit time; the quantizer is shared); channels differ a lot in how often
+  they are active.
 * ``channel_levels``: one reconstruction value per (channel, cell) — the calibration centroid — instead of
   one per cell.  Same thresholds, same rate; it removes the per-channel offset a shared level leaves
   (measured: this matters for leaky-ReLU cuts, where most values share the cell around 0).
