@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import socket
 import subprocess
@@ -58,7 +60,7 @@ def _exchange(port: int, host: str, sizes: list[int], repeats: int = 1) -> list[
     """Milliseconds per request/answer of each size; the fastest of ``repeats`` tries (one try alone can
     stall for a scheduler tick on a busy 2-core machine)."""
     out = []
-    with socket.create_connection((host, port), timeout=10) as c:
+    with _no_gc(), socket.create_connection((host, port), timeout=10) as c:
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for n in sizes:
             tries = []
@@ -69,6 +71,19 @@ def _exchange(port: int, host: str, sizes: list[int], repeats: int = 1) -> list[
                 tries.append(1e3 * (time.perf_counter() - t0))
             out.append(min(tries))
     return out
+
+
+@contextlib.contextmanager
+def _no_gc():
+    """No garbage collection while timing (as ``timeit`` does): late in the suite the heap is large and
+    a full collection pauses the test and the proxy thread alike for tens of milliseconds."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def test_shaping_proxy_delays_like_the_model():
@@ -152,10 +167,11 @@ def test_edge_client_through_the_shaper():
                 # the fastest of three requests: one request alone can stall for a scheduler tick on a
                 # busy 2-core machine (a fresh-clone run once saw 434 ms for a 43 ms prediction)
                 runs = []
-                for _ in range(3):
-                    up0, down0 = proxy.bytes_up, proxy.bytes_down
-                    inf = edge.infer(torch.rand(1, 4, 8, 8))
-                    runs.append((inf, proxy.bytes_up - up0, proxy.bytes_down - down0))
+                with _no_gc():
+                    for _ in range(3):
+                        up0, down0 = proxy.bytes_up, proxy.bytes_down
+                        inf = edge.infer(torch.rand(1, 4, 8, 8))
+                        runs.append((inf, proxy.bytes_up - up0, proxy.bytes_down - down0))
     for inf, up, _ in runs:
         assert inf.reply.ok and up > inf.stream_bytes
     inf, up, down = min(runs, key=lambda run: run[0].reply.latency_ms)
