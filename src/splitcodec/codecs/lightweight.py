@@ -55,7 +55,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -125,7 +126,17 @@ class _Fitted:
     ctx_tables: list[np.ndarray] | None = None  # CONTEXTS tables for the non-anchor indices
     rest: int = 0  # the index the context counts against (the most frequent one)
     channel_levels: np.ndarray | None = None  # (channels, N) float32 reconstruction table
-    groups: list[tuple[int, np.ndarray, int]] | None = field(default=None, compare=False, repr=False)  # cache of _groups
+
+    @cached_property
+    def groups(self) -> list[tuple[int, np.ndarray, int]]:
+        """``(table, its channels, levels)`` per table, in decoding order (channels in increasing order)."""
+        assert self.table_of is not None
+        out = []
+        for t in range(len(self.tables)):
+            members = np.flatnonzero(self.table_of == t)
+            n = self.designs[int(members[0]) if len(self.designs) > 1 else 0].quantizer.n if members.size else 1
+            out.append((t, members, n))
+        return out
 
 
 def _ans_model(counts: np.ndarray):
@@ -422,19 +433,6 @@ class Lightweight(Codec):
             self._ans[key] = _ans_model(f.tables[i] if kind == "t" else f.ctx_tables[i])  # type: ignore[index]
         return self._ans[key]
 
-    def _groups(self, f: _Fitted) -> list[tuple[int, np.ndarray, int]]:
-        """``(table, its channels, levels)`` per table, in decoding order (channels in increasing order)."""
-        assert f.table_of is not None
-        if f.groups is not None:
-            return f.groups
-        out = []
-        for t in range(len(f.tables)):
-            members = np.flatnonzero(f.table_of == t)
-            n = f.designs[int(members[0]) if len(f.designs) > 1 else 0].quantizer.n if members.size else 1
-            out.append((t, members, n))
-        f.groups = out
-        return out
-
     @staticmethod
     def _anchor(f: _Fitted, shape: tuple[int, ...]) -> np.ndarray | None:
         return _anchors(shape) if f.ctx_tables is not None and len(shape) == 4 else None
@@ -457,7 +455,7 @@ class Lightweight(Codec):
                 seq.append((plain.ravel(), self._model("t", 0)))
         else:
             by_channel = np.ascontiguousarray(np.moveaxis(plain, 1, 0)).reshape(plain.shape[1], -1)
-            seq += [(by_channel[members].ravel(), self._model("t", t)) for t, members, n in self._groups(f) if n > 1 and members.size]
+            seq += [(by_channel[members].ravel(), self._model("t", t)) for t, members, n in f.groups if n > 1 and members.size]
         if anchor is not None:
             order, sizes = _by_context(_neighbour_counts(idx, anchor, f.rest)[..., ~anchor])
             grouped = np.split(idx[..., ~anchor].ravel()[order], np.cumsum(sizes)[:-1])
@@ -497,7 +495,7 @@ class Lightweight(Codec):
         else:
             moved = (plain_shape[1], plain_shape[0]) + plain_shape[2:]
             by_channel = np.zeros((moved[0], int(np.prod(moved[1:]))), dtype=np.int32)
-            for t, members, n in self._groups(f):
+            for t, members, n in f.groups:
                 if n > 1 and members.size:
                     by_channel[members] = take(self._model("t", t), members.size * by_channel.shape[1]).reshape(-1, by_channel.shape[1])
             plain = np.moveaxis(by_channel.reshape(moved), 0, 1)
