@@ -42,7 +42,23 @@ from torch import fx, nn
 
 from splitcodec.errors import SplitError
 
-__all__ = ["SplitPoint", "list_split_points", "split"]
+__all__ = ["Activation", "SplitPoint", "list_split_points", "split"]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """What produced a feature tensor: ``kind`` is ``"relu"``, ``"leaky_relu"``, ``"relu6"`` or ``"other"``.
+
+    ``negative_slope`` is the leaky-ReLU slope (None for the other kinds).  Codecs that model the
+    features' distribution take one in ``fit(features, activation=...)``.
+    """
+
+    kind: str
+    negative_slope: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("relu", "leaky_relu", "relu6", "other"):
+            raise SplitError(f"unknown activation kind {self.kind!r}; expected relu, leaky_relu, relu6 or other")
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,11 @@ class SplitPoint:
     activation: str
     negative_slope: float | None
     aliases: tuple[str, ...] = ()
+
+    @property
+    def act(self) -> Activation:
+        """The activation that produced the crossing tensor, as the typed value codecs' ``fit`` takes."""
+        return Activation(self.activation, self.negative_slope)
 
 
 # --------------------------------------------------------------------------------------------------
