@@ -164,7 +164,7 @@ def fit_check(ctx, lams=(0.05, 0.2, 0.4)) -> dict[str, Any]:
     out: dict[str, Any] = {"activation": point.activation if point else None}
     feats = ctx.features.numpy()
     for lam in lams:
-        codec = get_codec("lightweight", lam=lam, **PLAIN).fit(ctx.calib_features, split_point=point)
+        codec = get_codec("lightweight", lam=lam, **PLAIN).fit(ctx.calib_features, activation=ctx.activation)
         d = codec.describe()
         model = FeatureModel.from_json(d["model"], d["activation"], d["slope"])
         if "model" not in out:
@@ -226,8 +226,8 @@ def part_speed() -> tuple[list[Record], dict[str, Any]]:
         x = ctx.features[:1].contiguous()
         entry: dict[str, Any] = {"shape": list(x.shape), "elements": int(x.numel())}
         codecs = {
-            "lightweight": get_codec("lightweight", lam=0.2).fit(ctx.calib_features, split_point=ctx.split_point),
-            "lightweight (paper coding)": get_codec("lightweight", lam=0.2, **PLAIN).fit(ctx.calib_features, split_point=ctx.split_point),
+            "lightweight": get_codec("lightweight", lam=0.2).fit(ctx.calib_features, activation=ctx.activation),
+            "lightweight (paper coding)": get_codec("lightweight", lam=0.2, **PLAIN).fit(ctx.calib_features, activation=ctx.activation),
             "hevc": get_codec("hevc", bits=10, qp=37).fit(ctx.calib_features),
             "av1": get_codec("av1", bits=10, cq=35).fit(ctx.calib_features),
         }

@@ -112,7 +112,7 @@ def bench_split(model: str, split: str, samples: int, codecs: list[tuple[str, di
     runs: dict[str, dict[str, Any]] = {}
     records = []
     for name, params in codecs:
-        codec = get_codec(name, **params).fit(ctx.calib_features, split_point=ctx.split_point)
+        codec = get_codec(name, **params).fit(ctx.calib_features, activation=ctx.activation)
         r = code_all(codec, feats, expected)
         runs[name] = r
         mean = float(r["sizes"].mean())
@@ -156,7 +156,7 @@ def reconstruction(model: str, samples: int, grid_n: int, out_dir: Path) -> dict
 
     ctx = prepare(model, None, samples=samples, calibration_samples=64)
     decoder = load_reconstructor(ctx.model_name, ctx.split)
-    codec = get_codec("nearlossless", bits=BITS).fit(ctx.calib_features, split_point=ctx.split_point)
+    codec = get_codec("nearlossless", bits=BITS).fit(ctx.calib_features, activation=ctx.activation)
     streams = [codec.encode(ctx.features[i : i + 1], config="ref") for i in range(len(ctx.features))]
     coded = torch.cat([codec.decode(s) for s in streams])
     with torch.no_grad():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -13,12 +12,7 @@ from splitcodec import bitstream
 from splitcodec.codecs import ConfigStore, decode, get_codec
 from splitcodec.entropy import ideal_bits
 from splitcodec.errors import BitstreamError, CodecError, NotFittedError
-
-
-@dataclass
-class Point:  # the fields of splitcodec.split.SplitPoint that fit() reads
-    activation: str
-    negative_slope: float = 0.0
+from splitcodec.split import Activation
 
 
 def relu_features(n: int, seed: int = 0, shape=(16, 10, 10)) -> torch.Tensor:
@@ -83,9 +77,9 @@ def test_relu_zeros_stay_exactly_zero_and_rate_falls_with_lambda():
     assert errors[0] < errors[1] < errors[2]
 
 
-def test_leaky_relu_slope_comes_from_the_split_point():
+def test_leaky_relu_slope_comes_from_the_activation():
     calib = leaky_features(64)
-    codec = get_codec("lightweight", lam=0.003).fit(calib, split_point=Point("leaky_relu", 0.1))
+    codec = get_codec("lightweight", lam=0.003).fit(calib, activation=Activation("leaky_relu", 0.1))
     state = codec.get_config()["state"]
     assert state["activation"] == "leaky_relu" and state["slope"] == 0.1
     assert min(state["levels"][0]) < 0  # the negative branch is kept
@@ -97,7 +91,7 @@ def test_leaky_relu_slope_comes_from_the_split_point():
 
 def test_wrong_activation_claim_falls_back_with_a_warning():
     with pytest.warns(UserWarning, match="modelling them as 'other'"):
-        codec = get_codec("lightweight").fit(leaky_features(8), split_point=Point("relu"))
+        codec = get_codec("lightweight").fit(leaky_features(8), activation=Activation("relu"))
     assert codec.get_config()["state"]["activation"] == "other"
 
 

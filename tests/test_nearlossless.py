@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 from splitcodec.codecs import decode, get_codec
 from splitcodec.codecs.nearlossless import decode_levels, encode_levels
 from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.split import Activation
 from splitcodec.tiling import dequantize, quantize
 
 
@@ -63,7 +63,7 @@ def test_codec_reproduces_the_anchor_integers(bits, slope):
     x = _relu_features(seed=bits, slope=slope or 0.0)
     codec = get_codec("nearlossless", bits=bits)
     if slope is not None:
-        codec.fit(torch.from_numpy(x), split_point=SimpleNamespace(activation="leaky_relu" if slope else "relu", negative_slope=slope or None))
+        codec.fit(torch.from_numpy(x), activation=Activation("leaky_relu" if slope else "relu", slope or None))
     y = codec.decode(codec.encode(torch.from_numpy(x))).numpy()
     q, lo, hi = quantize(x, bits)
     np.testing.assert_array_equal(y, dequantize(q, lo, hi, bits))
@@ -115,12 +115,12 @@ def test_unleaking_pays_on_leaky_relu_features():
 
 def test_fit_reads_the_activation_and_travels_in_the_config():
     x = torch.from_numpy(_relu_features())
-    leaky = get_codec("nearlossless").fit(x, split_point=SimpleNamespace(activation="leaky_relu", negative_slope=0.1))
+    leaky = get_codec("nearlossless").fit(x, activation=Activation("leaky_relu", 0.1))
     assert leaky.get_config()["state"] == {"activation": "leaky_relu", "slope": 0.1}
     assert get_codec(leaky.get_config()) == leaky
-    relu = get_codec("nearlossless").fit(x, split_point=SimpleNamespace(activation="relu6", negative_slope=None))
+    relu = get_codec("nearlossless").fit(x, activation=Activation("relu6"))
     assert relu.get_state() == {"activation": "relu6", "slope": 0.0}
-    other = get_codec("nearlossless").fit(x, split_point=SimpleNamespace(activation="other", negative_slope=None))
+    other = get_codec("nearlossless").fit(x, activation=Activation("other"))
     assert other.get_state() == {"activation": "other", "slope": None}
     assert get_codec("nearlossless").fit(x).get_state() is None
     for bad in ({"slope": 2}, {"activation": "relu", "slope": 2.0}, {"activation": "other", "slope": 0.1}, {"activation": "tanh", "slope": 0.0}):

@@ -343,7 +343,7 @@ def fit_model_cmd(
 
             point = SimpleNamespace(activation=activation, negative_slope=slope)
         plain = {"channel_tables": False, "channel_levels": False, "context": False}
-        codec = get_codec("lightweight", lam=lam, family=family, **plain).fit(calib, split_point=point)
+        codec = get_codec("lightweight", lam=lam, family=family, **plain).fit(calib, activation=point.act if point else None)
     except SplitcodecError as exc:
         _fail(exc)
     d = codec.describe()
@@ -462,7 +462,7 @@ def reconstruct_cmd(
             (name, params), *more = parse_codec_spec(codec)
             if more:
                 raise SplitcodecError(f"--codec takes one setting, {codec!r} gives {len(more) + 1}")
-            c = get_codec(name, **params).fit(ctx.calib_features, split_point=ctx.split_point)
+            c = get_codec(name, **params).fit(ctx.calib_features, activation=ctx.activation)
             streams = [c.encode(ctx.features[i : i + 1], config="ref") for i in range(len(ctx.features))]
             coded = torch.cat([c.decode(s) for s in streams]).float()
             label = f"{name} features"

@@ -6,7 +6,7 @@ A codec turns a floating-point tensor into bytes and back::
 
     codec = get_codec("uniform", bits=4)
     codec.fit(calibration)            # optional: calibrate on a batch of features (N samples on dim 0);
-                                      # fit(calibration, split_point=p) also tells the activation
+                                      # fit(calibration, activation=a) also tells the activation
     data = codec.encode(x)            # bytes: a complete container stream (see splitcodec.bitstream)
     x_hat = codec.decode(data)        # torch.Tensor with x's shape and dtype
 
@@ -33,13 +33,16 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
 
 from splitcodec import bitstream
 from splitcodec.errors import BitstreamError, CodecError, DependencyError, NotFittedError, SplitcodecError
+
+if TYPE_CHECKING:
+    from splitcodec.split import Activation
 
 #: constructor parameter names per codec class (``inspect.signature`` is slow on the per-sample path)
 _PARAM_NAMES: dict[type, tuple[str, ...]] = {}
@@ -102,11 +105,11 @@ class Codec(ABC):
     def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
         """Rebuild a float32 array of ``shape`` from payload bytes."""
 
-    def fit(self, features: torch.Tensor | np.ndarray, split_point: Any = None) -> "Codec":
+    def fit(self, features: torch.Tensor | np.ndarray, activation: Activation | None = None) -> "Codec":
         """Calibrate on ``features`` (N samples stacked on dim 0, each coded alone later).  Default: no-op.
 
-        ``split_point`` (a :class:`splitcodec.split.SplitPoint`, when the caller knows it) tells what
-        produced the features: its ``activation`` ("relu", "leaky_relu", …) and ``negative_slope``.
+        ``activation`` (a :class:`splitcodec.split.Activation`, e.g. ``split_point.act``, when the caller
+        knows it) tells what produced the features: ``relu``, ``leaky_relu`` with its slope, ….
         """
         return self
 

@@ -57,7 +57,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -80,6 +80,9 @@ from splitcodec.quantization import (
     optimal_range,
     uniform_quantizer,
 )
+
+if TYPE_CHECKING:
+    from splitcodec.split import Activation
 
 __all__ = ["Lightweight", "CALIBRATION_SAMPLES", "PRECISION", "CONTEXTS"]
 
@@ -203,11 +206,11 @@ class Lightweight(Codec):
         self._ref: tuple[Any, tuple[Any, ...], bytes] | None = None
 
     # --- fit ---------------------------------------------------------------------------------------------
-    def fit(self, features: torch.Tensor | np.ndarray, split_point: Any = None) -> "Lightweight":
+    def fit(self, features: torch.Tensor | np.ndarray, activation: Activation | None = None) -> "Lightweight":
         """Fit the error model and design the quantizer(s) on at most 64 calibration samples (dim 0).
 
-        ``split_point.activation`` / ``.negative_slope`` say what produced the features; without a split
-        point, non-negative features are taken as ReLU outputs and anything else as ``other``.  The channel
+        ``activation`` (e.g. ``split_point.act``) says what produced the features; without it,
+        non-negative features are taken as ReLU outputs and anything else as ``other``.  The channel
         refinements need features shaped (N, C, ...) (the context model (N, C, H, W)); for other shapes
         they are left out.
         """
@@ -219,12 +222,12 @@ class Lightweight(Codec):
         arr = arr[:CALIBRATION_SAMPLES]
         if self.per_channel and arr.ndim < 3:
             raise CodecError(f"lightweight.fit: per_channel needs features shaped (N, C, ...), got {arr.shape}")
-        activation, slope = self._activation_of(arr, split_point)
+        kind, slope = self._activation_of(arr, activation)
         lam_abs = self.lam * float(np.mean(np.square(arr, dtype=np.float64)))
         if self.per_channel:
-            self._set(self._fit_per_channel(arr, activation, slope, lam_abs))
+            self._set(self._fit_per_channel(arr, kind, slope, lam_abs))
         else:
-            self._set(self._fit_shared(arr, activation, slope, lam_abs))
+            self._set(self._fit_shared(arr, kind, slope, lam_abs))
         return self
 
     def _fit_per_channel(self, arr: np.ndarray, activation: str, slope: float, lam_abs: float) -> _Fitted:
@@ -272,9 +275,9 @@ class Lightweight(Codec):
         self._fit = fitted
         self._ans = {}
 
-    def _activation_of(self, arr: np.ndarray, split_point: Any) -> tuple[str, float]:
-        act = getattr(split_point, "activation", None)
-        slope = float(getattr(split_point, "negative_slope", None) or 0.0)
+    def _activation_of(self, arr: np.ndarray, activation: Activation | None) -> tuple[str, float]:
+        act = None if activation is None else activation.kind
+        slope = float((activation and activation.negative_slope) or 0.0)
         lo, hi = float(arr.min()), float(arr.max())
         if act is None:
             if lo >= 0:

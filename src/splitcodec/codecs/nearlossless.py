@@ -45,7 +45,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,6 +54,9 @@ from splitcodec.codecs.registry import get_codec, register_codec
 from splitcodec.entropy import read_varint, write_varint
 from splitcodec.errors import BitstreamError, CodecError
 from splitcodec.tiling import dequantize, quantize
+
+if TYPE_CHECKING:
+    from splitcodec.split import Activation
 
 __all__ = ["NearLossless", "encode_levels", "decode_levels"]
 
@@ -885,12 +888,12 @@ class NearLossless(Codec):
         return (1 << self.bits) - 1
 
     # --- fitted state: only the activation that produced the features, read from the split point --------
-    def fit(self, features: Any, split_point: Any = None) -> "NearLossless":
+    def fit(self, features: Any, activation: Activation | None = None) -> "NearLossless":
         """Record the activation of the split point (``relu``/``relu6``/``leaky_relu`` + slope, ``other``);
         it picks the coding mode.  Nothing else is learned: every statistic adapts inside each tensor."""
         as_array(features, what="calibration features")  # validates the input
-        activation = getattr(split_point, "activation", None)
-        slope = getattr(split_point, "negative_slope", None)
+        slope = None if activation is None else activation.negative_slope
+        activation = None if activation is None else activation.kind
         if activation in _SLOPES:
             self._activation, self._slope = activation, _SLOPES[activation]
         elif activation == "leaky_relu" and isinstance(slope, (int, float)) and 0 <= slope < 1:

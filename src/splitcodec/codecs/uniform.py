@@ -17,7 +17,7 @@ True
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from splitcodec.codecs.base import Codec, as_array
 from splitcodec.codecs.registry import register_codec
 from splitcodec.entropy import decode_symbols, encode_symbols, quantize_pmf, read_counts, write_counts
 from splitcodec.errors import BitstreamError, CodecError
+
+if TYPE_CHECKING:
+    from splitcodec.split import Activation
 
 __all__ = ["Uniform"]
 
@@ -73,7 +76,7 @@ class Uniform(Codec):
         return (np.float32(lo) + q.astype(np.float32) * step).astype(np.float32)
 
     # --- fitted state ------------------------------------------------------------------------------
-    def fit(self, features: torch.Tensor | np.ndarray, split_point: Any = None) -> "Uniform":
+    def fit(self, features: torch.Tensor | np.ndarray, activation: Activation | None = None) -> "Uniform":
         arr, _ = as_array(features, what="calibration features")
         if arr.ndim == 0 or arr.shape[0] == 0:
             raise CodecError("uniform.fit: need at least one calibration sample on dim 0")

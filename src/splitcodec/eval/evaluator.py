@@ -52,6 +52,11 @@ class EvalContext:
     split_point: Any = None  # splitcodec.split.SplitPoint of the cut (activation, slope, shape)
 
     @property
+    def activation(self) -> Any:
+        """The typed activation of the cut (``splitcodec.split.Activation``), or None when unknown."""
+        return None if self.split_point is None else self.split_point.act
+
+    @property
     def labels(self) -> torch.Tensor | None:
         return self.dataset.labels
 
@@ -184,7 +189,7 @@ def evaluate_codec(
         codec.fit(ctx.calibration.raw.float())
     else:
         inputs = ctx.features
-        codec.fit(ctx.calib_features, split_point=ctx.split_point)
+        codec.fit(ctx.calib_features, activation=ctx.activation)
     desc = f"{codec.codec_id} {_fmt_params(codec)}"
     decoded, sizes, headers, enc_ms, dec_ms = _code_all(codec, inputs, progress, desc)
     with torch.no_grad():

@@ -192,7 +192,7 @@ class EdgeClient:
         point = next((p for p in list_split_points(net, calibration[:1]) if split in (p.name, *p.aliases)), None)
         with torch.inference_mode():
             feats = torch.cat([head(calibration[i : i + 128]) for i in range(0, len(calibration), 128)])
-        codec.fit(feats, split_point=point)
+        codec.fit(feats, activation=point.act if point else None)
         return cls(url, head=head, codec=codec, **kwargs)
 
     # --- async API --------------------------------------------------------------------------------
