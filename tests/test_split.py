@@ -10,6 +10,7 @@ import torchvision
 from torch import nn
 
 import splitcodec.split as split_module
+from splitcodec._fxgraph import Graph
 from splitcodec.errors import SplitcodecError, SplitError
 from splitcodec.models import load, registry
 from splitcodec.split import SplitPoint, list_split_points, split
@@ -235,6 +236,6 @@ def test_aliases_without_module_stack_metadata() -> None:
     gm = torch.fx.symbolic_trace(_load_ours("ref-resnet"))
     for node in gm.graph.nodes:
         node.meta.pop("nn_module_stack", None)
-    cuts = {c.name: c for c in split_module._Graph(gm).cuts}
+    cuts = {c.name: c for c in Graph(gm).cuts}
     assert {"stem.2", "layer2.1.relu2", "avgpool"} <= set(cuts)
     assert cuts["layer2.1.relu2"].aliases == ("layer2_1_relu2",)

@@ -169,18 +169,7 @@ def unpack(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS
         ref = data[pos : pos + REF_BYTES]
         pos += REF_BYTES
     else:
-        size, pos = read_varint(data, pos, max_bytes=4, what="config length")
-        if size > limits.max_config_bytes:
-            raise BitstreamError(f"inline config of {size} bytes exceeds the limit of {limits.max_config_bytes}")
-        if pos + size > body_end:
-            raise BitstreamError(f"stream truncated inside the inline config ({size} bytes announced)")
-        try:
-            config = json.loads(data[pos : pos + size].decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BitstreamError(f"inline codec config is not valid JSON: {exc}") from exc
-        if not isinstance(config, dict) or not isinstance(config.get("id"), str):
-            raise BitstreamError('inline codec config must be a JSON object with a string "id"')
-        pos += size
+        config, pos = _read_inline_config(data, pos, body_end, limits)
     if pos >= body_end:
         raise BitstreamError("stream truncated before the tensor description")
     dtype_code, ndim = data[pos] >> 4, data[pos] & 0x0F
@@ -189,19 +178,41 @@ def unpack(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS
         raise BitstreamError(f"unknown dtype code {dtype_code}")
     if ndim > MAX_NDIM:
         raise BitstreamError(f"tensor of {ndim} dimensions (at most {MAX_NDIM})")
-    shape = []
-    numel = 1
-    for axis in range(ndim):
-        dim, pos = read_varint(data[:body_end], pos, max_bytes=5, what=f"dimension {axis}")
-        numel *= dim
-        if numel > limits.max_elements:
-            raise BitstreamError(f"tensor shape too large: more than {limits.max_elements} elements")
-        shape.append(dim)
+    shape, pos = _read_shape(data[:body_end], pos, ndim, limits)
     return Frame(
         config=config,
         config_ref=ref,
         dtype=DTYPES[dtype_code],
-        shape=tuple(shape),
+        shape=shape,
         payload=data[pos:body_end],
         header_bytes=pos + CRC_BYTES,
     )
+
+
+def _read_inline_config(data: bytes, pos: int, body_end: int, limits: Limits) -> tuple[dict[str, Any], int]:
+    """The inline codec config at ``pos`` (varint length + JSON object with a string "id")."""
+    size, pos = read_varint(data, pos, max_bytes=4, what="config length")
+    if size > limits.max_config_bytes:
+        raise BitstreamError(f"inline config of {size} bytes exceeds the limit of {limits.max_config_bytes}")
+    if pos + size > body_end:
+        raise BitstreamError(f"stream truncated inside the inline config ({size} bytes announced)")
+    try:
+        config = json.loads(data[pos : pos + size].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BitstreamError(f"inline codec config is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict) or not isinstance(config.get("id"), str):
+        raise BitstreamError('inline codec config must be a JSON object with a string "id"')
+    return config, pos + size
+
+
+def _read_shape(body: bytes, pos: int, ndim: int, limits: Limits) -> tuple[tuple[int, ...], int]:
+    """``ndim`` varint dimensions at ``pos``, refusing more than ``limits.max_elements`` elements."""
+    shape = []
+    numel = 1
+    for axis in range(ndim):
+        dim, pos = read_varint(body, pos, max_bytes=5, what=f"dimension {axis}")
+        numel *= dim
+        if numel > limits.max_elements:
+            raise BitstreamError(f"tensor shape too large: more than {limits.max_elements} elements")
+        shape.append(dim)
+    return tuple(shape), pos
