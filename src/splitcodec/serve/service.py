@@ -72,6 +72,7 @@ class FeatureService:
         allowed_codecs: codec ids the server accepts (None: any registered features codec).
         max_stream_bytes: the largest stream accepted.
         max_configs: how many codec configs the store holds (registration past it is refused).
+        max_config_bytes: the largest codec config accepted, registered or inline.
         allow_inline: accept streams that carry their config inline (else only by reference).
     """
 
