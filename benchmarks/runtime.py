@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splitcodec.codecs.registry import get_codec, parse_codec_spec
+from splitcodec.codecs.registry import get_codec
 from splitcodec.eval import Record, evaluate_codec, prepare, run_meta, save_records
-from splitcodec.serve.client import EdgeClient, load_test, stream_dataset
-from splitcodec.serve.faults import bad_streams
-from splitcodec.serve.link import LinkSpec, NetnsLink, ShapingProxy, kernel_qdiscs
-from splitcodec.serve.server import ServerProcess
+from splitcodec.pipeline import codec_from_spec
+from splitcodec.serve.client import EdgeClient
+from splitcodec.serve.streaming import load_test, stream_dataset
+from splitcodec.testing import LinkSpec, NetnsLink, ServerProcess, ShapingProxy, bad_streams, kernel_qdiscs
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -167,7 +167,7 @@ def link_latency(ctx, codec, evaluated, args, server_args: list[str], wire: tupl
     """Measured end-to-end latency per emulated link next to the latency model built from measured parts.
 
     Three predictions per sample, all from parts measured in the same run:
-    ``formula`` = head + encode + stream_bytes·8/B + RTT + decode + tail (the partition-search model);
+    ``formula`` = head + encode + stream_bytes·8/B + RTT + decode + tail (the link latency model);
     ``wire`` = the same with the HTTP bytes both ways (request headers, JSON answer) in place of the
     stream; ``calibrated`` = ``wire`` + one constant (HTTP stacks, emulator timer slack) fitted at
     100 Mbit/s, where the transfer time is negligible, and applied unchanged to 1 and 10 Mbit/s.
@@ -360,8 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     server_args = ["--model", args.model, "--threads", "1"] + (["--split", args.split] if args.split else [])
     records: list[Record] = []
     for spec in specs:
-        [(cid, params)] = parse_codec_spec(spec)
-        codec = get_codec(cid, **params)
+        codec = codec_from_spec(spec)
         evaluated = evaluate_codec(ctx, codec)  # fits codec on the calibration features, as the service's client does
         log(f"{ctx.model_name} @ {ctx.split}, {codec!r}: evaluator top-1 {evaluated.top1:.2f} %, "
             f"{evaluated.bytes_per_sample:.1f} B/sample ({evaluated.bpe:.3f} bpe)")

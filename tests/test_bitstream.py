@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from splitcodec import bitstream
 from splitcodec.bitstream import Limits, canonical_config, config_ref, pack, unpack
 from splitcodec.codecs import ConfigStore, decode, get_codec
-from splitcodec.errors import BitstreamError, SplitcodecError
+from splitcodec.errors import BitstreamError, ElementLimitError, SplitcodecError
 
 
 def relu_features(n=1, c=16, h=12, w=12, seed=0):
@@ -81,7 +81,7 @@ def _recrc(body: bytes) -> bytes:
 def test_rejects_oversized_and_malformed_headers_even_with_a_valid_checksum():
     # 2**40 elements announced in a tiny stream
     body = b"SC\x11" + b"\0\0\0\0" + bytes([0x03]) + b"\x80\x80\x80\x80\x0f" * 3
-    with pytest.raises(BitstreamError, match="too large"):
+    with pytest.raises(ElementLimitError, match="too large"):
         unpack(_recrc(body))
     with pytest.raises(BitstreamError, match="dimensions"):
         unpack(_recrc(b"SC\x11\0\0\0\0" + bytes([0x0F])))

@@ -50,6 +50,9 @@ def test_cosine_when_top1_is_missing_and_notes_when_curves_do_not_overlap():
     rows = {r.codec: r for r in compare_records(a + b + far, anchor="hevc")}
     assert rows["mine"].metric == "cosine" and rows["mine"].bd_rate == pytest.approx(-50.0)
     assert rows["far"].bd_rate is None and "curves do not overlap" in rows["far"].note
+    short = [rec("short", "s", 100, None, cosine=0.95)]
+    rows = {r.codec: r for r in compare_records(a + short, anchor="hevc")}
+    assert rows["short"].bd_rate is None and rows["short"].note == "a curve has < 2 points of rising accuracy"
     with pytest.raises(SplitcodecError, match="no records of anchor codec 'av1'"):
         compare_records(a, anchor="av1")
     with pytest.raises(SplitcodecError, match="metric"):
@@ -67,3 +70,17 @@ def test_compare_command(tmp_path, capsys):
     assert "-10.00" in capsys.readouterr().out
     assert main(["compare", str(a), "--anchor", "nope"]) == 2
     assert "no records of anchor codec 'nope'" in capsys.readouterr().err
+
+
+def test_bd_errors_are_typed():
+    from splitcodec.errors import CurveError, DisjointCurvesError, ShortCurveError
+    from splitcodec.eval.bd import bd_accuracy, bd_rate
+
+    with pytest.raises(ShortCurveError):
+        bd_rate([1, 2], [0.5, 0.4], [1, 2], [0.4, 0.5])
+    with pytest.raises(DisjointCurvesError):
+        bd_rate([1, 2], [0.1, 0.2], [1, 2], [0.8, 0.9])
+    with pytest.raises(DisjointCurvesError):
+        bd_accuracy([1, 2], [0.1, 0.2], [10, 20], [0.1, 0.2])
+    with pytest.raises(CurveError):
+        bd_rate([1, 2, 3], [0.1, 0.2], [1, 2], [0.1, 0.2])

@@ -21,11 +21,13 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("aiohttp")
 
 from splitcodec.codecs import get_codec  # noqa: E402
-from splitcodec.serve import FeatureService, Metrics, ServeError, merge_snapshots  # noqa: E402
+from splitcodec.serve import Batching, FeatureService, Metrics, ServeConfig, ServeError, merge_snapshots  # noqa: E402
 from splitcodec.serve.batching import DynamicBatcher  # noqa: E402
-from splitcodec.serve.client import EdgeClient, load_test, stream_dataset  # noqa: E402
-from splitcodec.serve.faults import FAULT_KINDS, bad_streams  # noqa: E402
-from splitcodec.serve.server import BackgroundServer, ServerOptions  # noqa: E402
+from splitcodec.serve.client import EdgeClient  # noqa: E402
+from splitcodec.serve.errors import Undecodable, WrongCodec  # noqa: E402
+from splitcodec.serve.server import BackgroundServer  # noqa: E402
+from splitcodec.serve.streaming import load_test, stream_dataset  # noqa: E402
+from splitcodec.testing.faults import FAULT_KINDS, bad_streams  # noqa: E402
 
 pytestmark = pytest.mark.network
 SHAPE = (8, 6, 6)
@@ -57,8 +59,9 @@ def toy():
 
 def _serve(tail: nn.Module, **opts) -> BackgroundServer:
     svc_kw = {k: opts.pop(k) for k in ("max_stream_bytes",) if k in opts}
+    batching = Batching(**{k: opts.pop(k) for k in ("max_batch", "max_wait_ms", "max_queue") if k in opts})
     svc = FeatureService(tail, SHAPE, model_name="toy", split="relu", **svc_kw)
-    return BackgroundServer(svc, ServerOptions(host="127.0.0.1", port=0, **opts))
+    return BackgroundServer(svc, ServeConfig(host="127.0.0.1", port=0, batching=batching, **opts))
 
 
 def _local(head, tail, codec, x):
@@ -174,10 +177,10 @@ def test_batcher_survives_a_failing_batch():
         calls.append(items)
         if len(calls) == 1:
             raise RuntimeError("boom")
-        return [i * 2 if i != 3 else ServeError(400, "undecodable", "no") for i in items]
+        return [i * 2 if i != 3 else Undecodable("no") for i in items]
 
     async def go():
-        b = DynamicBatcher(run, max_batch=4)
+        b = DynamicBatcher(run, Batching(max_batch=4))
         with pytest.raises(ServeError, match="boom") as first:
             await b.submit(1)
         assert first.value.status == 500
@@ -204,9 +207,9 @@ def test_metrics_merge():
 def test_register_refuses_bad_configs(toy):
     _, tail, _, codec = toy
     svc = FeatureService(tail, SHAPE, allowed_codecs={"uniform"}, max_configs=1)
-    with pytest.raises(ServeError) as e:
+    with pytest.raises(WrongCodec) as e:
         svc.register({"id": "raw"})
-    assert e.value.kind == "wrong_codec" and "not served here" in e.value.message
+    assert e.value.kind == "wrong_codec" and e.value.status == 422 and "not served here" in e.value.message
     from splitcodec.codecs import list_codecs
 
     images = [c for c in list_codecs() if get_codec(c).domain == "image"]
@@ -320,3 +323,29 @@ def test_fuzzed_streams_get_an_answer_or_a_refusal(toy):
         assert isinstance(out, ServeError) or len(out["output"]) == 10
 
     check()
+
+
+def test_serve_config_is_checked_and_carries_the_batching():
+    from splitcodec.errors import SplitcodecError
+
+    with pytest.raises(SplitcodecError, match="TLS needs both"):
+        ServeConfig(tls_cert="cert.pem")
+    with pytest.raises(SplitcodecError, match="max_batch"):
+        Batching(max_batch=0)
+    b = DynamicBatcher(lambda items: items, Batching(max_batch=3, max_wait_ms=1.5, max_queue=5))
+    assert (b.max_batch, b.max_wait_ms, b.max_queue) == (3, 1.5, 5)
+    default = DynamicBatcher(lambda items: items)
+    assert (default.max_batch, default.max_wait_ms, default.max_queue) == (32, 0.0, 256) == tuple(
+        getattr(ServeConfig().batching, k) for k in ("max_batch", "max_wait_ms", "max_queue"))
+
+
+def test_each_refusal_kind_is_a_type_with_its_http_status():
+    from splitcodec.serve.errors import KINDS
+
+    assert {kind: cls.status for kind, cls in KINDS.items()} == {
+        "malformed": 400, "bad_config": 400, "undecodable": 400, "unauthorized": 401, "too_large": 413,
+        "wrong_shape": 422, "wrong_dtype": 422, "wrong_codec": 422, "unknown_config": 422,
+        "config_store_full": 507, "internal": 500, "busy": 503, "shutting_down": 503,
+    }
+    err = KINDS["wrong_shape"]("no")
+    assert isinstance(err, ServeError) and err.to_json() == {"error": "wrong_shape", "status": 422, "detail": "no"}

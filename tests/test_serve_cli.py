@@ -14,8 +14,8 @@ from splitcodec.cli import main  # noqa: E402
 from splitcodec.codecs import get_codec  # noqa: E402
 from splitcodec.errors import SplitcodecError  # noqa: E402
 from splitcodec.serve.client import EdgeClient  # noqa: E402
-from splitcodec.serve.faults import bad_streams  # noqa: E402
-from splitcodec.serve.server import ServerProcess  # noqa: E402
+from splitcodec.testing.faults import bad_streams  # noqa: E402
+from splitcodec.testing.process import ServerProcess  # noqa: E402
 
 pytestmark = pytest.mark.network
 

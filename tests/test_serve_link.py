@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from splitcodec.errors import SplitcodecError
-from splitcodec.serve.link import LinkSpec, NetnsLink, ShapingProxy, kernel_qdiscs
+from splitcodec.testing.link import LinkSpec, ShapingProxy
+from splitcodec.testing.netns import NetnsLink, kernel_qdiscs
 
 pytestmark = pytest.mark.network
 
@@ -154,13 +155,14 @@ def test_edge_client_through_the_shaper():
     from splitcodec.codecs import get_codec
     from splitcodec.serve import FeatureService
     from splitcodec.serve.client import EdgeClient
-    from splitcodec.serve.server import BackgroundServer, ServerOptions
+    from splitcodec.serve.config import ServeConfig
+    from splitcodec.serve.server import BackgroundServer
 
     pytest.importorskip("uvicorn")
     tail = nn.Sequential(nn.Flatten(1), nn.Linear(4 * 8 * 8, 3)).eval()
     codec = get_codec("uniform", bits=8).fit(torch.rand(4, 4, 8, 8))
     spec = LinkSpec(bandwidth_bps=1e6, rtt_ms=30)
-    with BackgroundServer(FeatureService(tail, (4, 8, 8)), ServerOptions(port=0)) as srv:
+    with BackgroundServer(FeatureService(tail, (4, 8, 8)), ServeConfig(port=0)) as srv:
         with ShapingProxy(spec, ("127.0.0.1", int(srv.url.rsplit(":", 1)[1]))) as proxy:
             with EdgeClient(proxy.url(srv.url), head=nn.Identity(), codec=codec) as edge:
                 edge.register()

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from splitcodec.entropy import read_varint, write_varint  # noqa: F401  (re-exported)
-from splitcodec.errors import BitstreamError
+from splitcodec.errors import BitstreamError, ElementLimitError
 
 __all__ = [
     "MAGIC",
@@ -213,6 +213,6 @@ def _read_shape(body: bytes, pos: int, ndim: int, limits: Limits) -> tuple[tuple
         dim, pos = read_varint(body, pos, max_bytes=5, what=f"dimension {axis}")
         numel *= dim
         if numel > limits.max_elements:
-            raise BitstreamError(f"tensor shape too large: more than {limits.max_elements} elements")
+            raise ElementLimitError(f"tensor shape too large: more than {limits.max_elements} elements")
         shape.append(dim)
     return tuple(shape), pos

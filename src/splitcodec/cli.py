@@ -486,32 +486,34 @@ def reconstruct_cmd(
 
 # --- runtime: server and edge --------------------------------------------------------------------------
 
+from splitcodec.serve.config import Batching, ServeConfig  # noqa: E402  (light: no torch)
+
+_SERVE = ServeConfig()  # the defaults of `serve`, written once in ServeConfig
+
 
 @app.command("serve")
 def serve_cmd(
-    model: str = typer.Option("ref-resnet", help="registered model name or torchvision:<arch>"),
+    model: str = typer.Option(_SERVE.model, help="registered model name or torchvision:<arch>"),
     split: Optional[str] = typer.Option(None, help="split point (default: the model's default split)"),
     weights: Optional[Path] = typer.Option(None, help="weights file for torchvision:<arch> models"),
-    host: str = typer.Option("127.0.0.1", help="address to listen on"),
-    port: int = typer.Option(8000, help="port (0: any free port; the ready line says which)"),
+    host: str = typer.Option(_SERVE.host, help="address to listen on"),
+    port: int = typer.Option(_SERVE.port, help="port (0: any free port; the ready line says which)"),
     token: Optional[str] = typer.Option(None, envvar="SPLITCODEC_TOKEN", help="require 'Authorization: Bearer TOKEN'"),
     tls_cert: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="TLS certificate (PEM)"),
     tls_key: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="TLS private key (PEM)"),
     codec_config: list[Path] = typer.Option([], help="codec config JSON file(s) to hold from the start"),
     allow_codec: list[str] = typer.Option([], help="accept only these codec ids (repeatable; default: any)"),
-    max_batch: int = typer.Option(32, help="largest batch of requests run through the tail at once"),
-    max_wait_ms: float = typer.Option(0.0, help="wait this long for a batch to fill (0: batch what is waiting)"),
-    max_queue: int = typer.Option(256, help="queued requests past which the server answers 503 busy"),
-    max_stream_bytes: int = typer.Option(1 << 22, help="largest bitstream accepted (413 past it)"),
-    threads: int = typer.Option(1, help="torch threads for the tail"),
+    max_batch: int = typer.Option(_SERVE.batching.max_batch, help="largest batch of requests run through the tail at once"),
+    max_wait_ms: float = typer.Option(_SERVE.batching.max_wait_ms, help="wait this long for a batch to fill (0: batch what is waiting)"),
+    max_queue: int = typer.Option(_SERVE.batching.max_queue, help="queued requests past which the server answers 503 busy"),
+    max_stream_bytes: int = typer.Option(_SERVE.max_stream_bytes, help="largest bitstream accepted (413 past it)"),
+    threads: int = typer.Option(_SERVE.threads, help="torch threads for the tail"),
     ray: bool = typer.Option(False, "--ray", help="deploy on Ray Serve instead of a single process"),
-    replicas: int = typer.Option(2, help="Ray Serve replicas (with --ray)"),
+    replicas: int = typer.Option(_SERVE.replicas, help="Ray Serve replicas (with --ray)"),
     ray_address: Optional[str] = typer.Option(None, help="join this Ray cluster (with --ray; default: start one here)"),
     ray_cpus: Optional[int] = typer.Option(None, help="CPUs of the local Ray instance (with --ray)"),
 ) -> None:
     """Serve a split model: receive bitstreams, decode, run the tail, answer predictions (Ctrl-C stops)."""
-    import torch
-
     from splitcodec.serve.server import READY_LINE
 
     def announce(url: str) -> None:
@@ -524,32 +526,35 @@ def serve_cmd(
                 configs.append(json.loads(path.read_text()))
             except (OSError, json.JSONDecodeError) as exc:
                 raise SplitcodecError(f"cannot read codec config {path}: {exc}") from exc
-        if ray:
-            _serve_ray(model, split, weights, host, port, token, tls_cert, tls_key, configs, max_batch, max_wait_ms,
-                       max_queue, threads, replicas, ray_address, ray_cpus, announce, max_stream_bytes, allow_codec)
-            return
-        from splitcodec.serve import FeatureService
-        from splitcodec.serve.server import ServerOptions, run_server
-
-        torch.set_num_threads(threads)
-        service = FeatureService.from_model(
-            model, split, weights=str(weights) if weights else None, max_stream_bytes=max_stream_bytes,
-            allowed_codecs=set(allow_codec) or None,
+        config = ServeConfig(
+            model=model, split=split, weights=str(weights) if weights else None, allowed_codecs=tuple(allow_codec),
+            max_stream_bytes=max_stream_bytes, threads=threads, host=host, port=port, token=token,
+            tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None,
+            batching=Batching(max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue),
+            replicas=replicas, ray_address=ray_address, ray_cpus=ray_cpus,
         )
-        for config in configs:
-            ref = service.register(config)
-            err_console.print(f"holding codec config {ref} ({config.get('id')})")
-        opts = ServerOptions(
-            host=host, port=port, token=token, tls_cert=str(tls_cert) if tls_cert else None,
-            tls_key=str(tls_key) if tls_key else None, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue,
-        )
-        run_server(service, opts, announce=announce)
+        (_serve_ray if ray else _serve_local)(config, configs, announce)
     except SplitcodecError as exc:
         _fail(exc)
 
 
-def _serve_ray(model, split, weights, host, port, token, tls_cert, tls_key, configs, max_batch, max_wait_ms,
-               max_queue, threads, replicas, ray_address, ray_cpus, announce, max_stream_bytes, allow_codec) -> None:
+def _serve_local(config: ServeConfig, configs: list[dict[str, Any]], announce) -> None:
+    """One uvicorn process holding ``configs`` from the start; blocks until SIGTERM/Ctrl-C."""
+    import torch
+
+    from splitcodec.serve import FeatureService
+    from splitcodec.serve.server import run_server
+
+    torch.set_num_threads(config.threads)
+    service = FeatureService.from_config(config)
+    for codec_config in configs:
+        ref = service.register(codec_config)
+        err_console.print(f"holding codec config {ref} ({codec_config.get('id')})")
+    run_server(service, config, announce=announce)
+
+
+def _serve_ray(config: ServeConfig, configs: list[dict[str, Any]], announce) -> None:
+    """Ray Serve replicas holding ``configs`` from the start; blocks until SIGTERM/Ctrl-C, then shuts down."""
     import signal
     import time
 
@@ -562,14 +567,8 @@ def _serve_ray(model, split, weights, host, port, token, tls_cert, tls_key, conf
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     try:
-        with console.status(f"starting Ray Serve with {replicas} replica(s)…"):
-            url = ray_app.deploy(
-                model, split, replicas=replicas, host=host, port=port, address=ray_address, num_cpus=ray_cpus,
-                token=token, tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None,
-                max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, threads=threads,
-                weights=str(weights) if weights else None, max_stream_bytes=max_stream_bytes,
-                allowed_codecs=list(allow_codec) or None,
-            )
+        with console.status(f"starting Ray Serve with {config.replicas} replica(s)…"):
+            url = ray_app.deploy(config)
             ray_app.preload(configs)
         announce(url)
         while not stop:
@@ -602,8 +601,9 @@ def edge_cmd(
 
     from splitcodec.data import load_dataset
     from splitcodec.models import get_model_cfg
-    from splitcodec.serve.client import EdgeClient, stream_dataset
-    from splitcodec.serve.link import LinkSpec, ShapingProxy
+    from splitcodec.serve.client import EdgeClient
+    from splitcodec.serve.streaming import stream_dataset
+    from splitcodec.testing.link import LinkSpec, ShapingProxy
 
     try:
         spec = LinkSpec.parse(link) if link else None
@@ -628,8 +628,21 @@ def edge_cmd(
             report = asyncio.run(go())
     except SplitcodecError as exc:
         _fail(exc)
-    table = Table(title=f"edge → {url}: {model} @ {split or cfg.default_split}, {codec}, concurrency {concurrency}"
-                        + (f", link {spec.label}" if spec else ""))
+    title = (f"edge → {url}: {model} @ {split or cfg.default_split}, {codec}, concurrency {concurrency}"
+             + (f", link {spec.label}" if spec else ""))
+    console.print(_edge_table(report, title))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"url": url, "model": model, "split": split, "codec": codec,
+                                   "link": spec.label if spec else None, **report.summary()}, indent=1) + "\n")
+        console.print(f"wrote {out}")
+    if report.ok < report.samples:
+        raise typer.Exit(code=1)
+
+
+def _edge_table(report, title: str) -> Table:
+    """The `edge` report (an EdgeReport) as a two-column table."""
+    table = Table(title=title)
     table.add_column("measure")
     table.add_column("value", justify="right")
     lat = report.latency_ms
@@ -645,14 +658,7 @@ def edge_cmd(
     rows += [(f"mean {k.replace('_ms', '')} ms", _fmt(v, 3)) for k, v in report.parts_ms.items()]
     for name, value in rows:
         table.add_row(name, value)
-    console.print(table)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"url": url, "model": model, "split": split, "codec": codec,
-                                   "link": spec.label if spec else None, **report.summary()}, indent=1) + "\n")
-        console.print(f"wrote {out}")
-    if report.ok < report.samples:
-        raise typer.Exit(code=1)
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 __all__ = [
     "SplitcodecError",
     "BitstreamError",
+    "ElementLimitError",
+    "UnknownConfigError",
     "CodecError",
     "NotFittedError",
     "UnknownCodecError",
@@ -16,6 +18,9 @@ __all__ = [
     "SplitError",
     "DatasetError",
     "DependencyError",
+    "CurveError",
+    "ShortCurveError",
+    "DisjointCurvesError",
 ]
 
 
@@ -25,6 +30,14 @@ class SplitcodecError(Exception):
 
 class BitstreamError(SplitcodecError, ValueError):
     """A bitstream is truncated, corrupted, of an unknown version or too large."""
+
+
+class ElementLimitError(BitstreamError):
+    """A stream's header announces a tensor with more elements than the reader's limit allows."""
+
+
+class UnknownConfigError(BitstreamError):
+    """A stream refers (by its 4-byte reference) to a codec config the receiver does not hold."""
 
 
 class CodecError(SplitcodecError, ValueError):
@@ -59,3 +72,15 @@ class DatasetError(SplitcodecError, FileNotFoundError):
 
 class DependencyError(SplitcodecError, RuntimeError):
     """An optional dependency (a binary such as x265, or a package) is missing."""
+
+
+class CurveError(SplitcodecError, ValueError):
+    """A BD figure cannot be computed from the rate–accuracy curves given."""
+
+
+class ShortCurveError(CurveError):
+    """A curve has fewer than 2 points of increasing accuracy."""
+
+
+class DisjointCurvesError(CurveError):
+    """Two curves' accuracy (or rate) ranges do not overlap."""

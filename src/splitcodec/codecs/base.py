@@ -27,19 +27,39 @@ and travels in the config, so ``from_config(get_config())`` rebuilds a codec tha
 Streams carry the config inline (self-describing) or only its reference, for a receiver that already
 holds the config (see :class:`ConfigStore`); the per-sample container is then 16 bytes for 4-D tensors.
 Two codecs are equal iff their configs are equal.
+
+The base class builds the config and its 4-byte reference once and keeps them until a parameter
+changes or ``fit``/``set_state`` runs (each subclass's ``fit`` and ``set_state`` are wrapped to drop
+them), so a codec need not cache either itself; ``is_fitted`` is read from the same config.
+``get_config()`` returns a fresh copy, the caller's to modify.
+
+Attributes
+----------
+``codec_id``, ``description``, ``needs_fit``, ``allow_nonfinite``, ``domain`` and ``sweep`` are class
+attributes.  ``lossless`` is one too, except where it depends on the parameters: then ``__init__``
+sets it on the instance (``raw``: ``self.lossless = dtype == "float32"``).  Either way it is a plain
+attribute, read as ``codec.lossless``.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, TypeVar
 
 import numpy as np
 import torch
 
 from splitcodec import bitstream
-from splitcodec.errors import BitstreamError, CodecError, DependencyError, NotFittedError, SplitcodecError
+from splitcodec.errors import (
+    BitstreamError,
+    CodecError,
+    DependencyError,
+    NotFittedError,
+    SplitcodecError,
+    UnknownConfigError,
+)
 
 if TYPE_CHECKING:
     from splitcodec.split import Activation
@@ -66,6 +86,34 @@ _TORCH_DTYPES = {
 _FROM_NAME = {v: k for k, v in _TORCH_DTYPES.items()}
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _drops_config_cache(method: _F) -> _F:
+    """Wrap ``fit``/``set_state`` so that the codec's cached config and reference are rebuilt after it."""
+    if getattr(method, "_drops_config_cache", False):
+        return method
+
+    @functools.wraps(method)
+    def wrapper(self: "Codec", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._cached_config = None
+
+    wrapper._drops_config_cache = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def _copy_json(value: Any) -> Any:
+    """A deep copy of JSON data (dicts and lists copied, scalars shared)."""
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    return value
+
+
 def as_array(x: torch.Tensor | np.ndarray, *, what: str = "tensor") -> tuple[np.ndarray, str]:
     """Return ``(float32 C-contiguous array, original dtype name)`` for a tensor or array."""
     if isinstance(x, np.ndarray):
@@ -85,8 +133,9 @@ class Codec(ABC):
     codec_id: ClassVar[str]
     #: One line for ``splitcodec codecs``.
     description: ClassVar[str] = ""
-    #: True when ``decode(encode(x))`` reproduces float32 ``x`` exactly.
-    lossless: ClassVar[bool] = False
+    #: True when ``decode(encode(x))`` reproduces float32 ``x`` exactly (an instance attribute where it
+    #: depends on the parameters).
+    lossless: bool = False
     #: True when ``encode`` refuses to run before ``fit``.
     needs_fit: ClassVar[bool] = False
     #: Accept NaN/inf (only meaningful for raw storage).
@@ -95,6 +144,15 @@ class Codec(ABC):
     domain: ClassVar[str] = "features"
     #: Settings swept by default by the evaluator and the demo, from high to low rate.
     sweep: ClassVar[tuple[dict[str, Any], ...]] = ({},)
+
+    #: (parameters, config, reference or None) as last built; dropped by fit/set_state
+    _cached_config: tuple[dict[str, Any], dict[str, Any], bytes | None] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("fit", "set_state"):
+            if name in cls.__dict__:
+                setattr(cls, name, _drops_config_cache(cls.__dict__[name]))
 
     # --- what a subclass implements --------------------------------------------------------------
     @abstractmethod
@@ -123,7 +181,8 @@ class Codec(ABC):
 
     @property
     def is_fitted(self) -> bool:
-        return self.get_state() is not None
+        """True when the codec has fitted state (``get_state()`` is not None)."""
+        return "state" in self._config()
 
     @classmethod
     def check_available(cls) -> None:
@@ -147,12 +206,21 @@ class Codec(ABC):
         """Constructor parameters (read back from attributes of the same name)."""
         return {name: getattr(self, name) for name in self.param_names()}
 
+    def _config(self) -> dict[str, Any]:
+        """The config as cached (rebuilt after a parameter change, ``fit`` or ``set_state``); do not modify it."""
+        params = self.params()
+        cached = self._cached_config
+        if cached is None or cached[0] != params:
+            config: dict[str, Any] = {"id": self.codec_id, **params}
+            state = self.get_state()
+            if state is not None:
+                config["state"] = state
+            cached = self._cached_config = (params, config, None)
+        return cached[1]
+
     def get_config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {"id": self.codec_id, **self.params()}
-        state = self.get_state()
-        if state is not None:
-            config["state"] = state
-        return config
+        """``{"id": codec_id, <parameters>, "state": <fitted state, if any>}``: a fresh copy of JSON data."""
+        return _copy_json(self._config())
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Codec":
@@ -178,13 +246,18 @@ class Codec(ABC):
     @property
     def config_ref(self) -> bytes:
         """4-byte reference of the current config (changes when the codec is re-fitted)."""
-        return bitstream.config_ref(self.get_config())
+        config = self._config()
+        params, _, ref = self._cached_config  # type: ignore[misc]
+        if ref is None:
+            ref = bitstream.config_ref(config)
+            self._cached_config = (params, config, ref)
+        return ref
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Codec) and self.get_config() == other.get_config()
+        return isinstance(other, Codec) and self._config() == other._config()
 
     def __hash__(self) -> int:
-        return hash(bitstream.canonical_config(self.get_config()))
+        return hash(bitstream.canonical_config(self._config()))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
@@ -203,7 +276,7 @@ class Codec(ABC):
         if config == "ref":
             return bitstream.pack(payload, arr.shape, dtype, ref=self.config_ref)
         if config == "inline":
-            return bitstream.pack(payload, arr.shape, dtype, config=self.get_config())
+            return bitstream.pack(payload, arr.shape, dtype, config=self._config())
         raise CodecError(f'config must be "inline" or "ref", got {config!r}')
 
     def decode(self, data: bytes, *, limits: bitstream.Limits = bitstream.DEFAULT_LIMITS) -> torch.Tensor:
@@ -214,7 +287,7 @@ class Codec(ABC):
                 f"stream refers to config {frame.config_ref.hex()}, this {self.codec_id!r} codec "
                 f"has {self.config_ref.hex()}"
             )
-        if frame.config is not None and frame.config != self.get_config():
+        if frame.config is not None and frame.config != self._config():
             raise BitstreamError(
                 f"stream was written by codec {frame.config.get('id')!r} with another config; "
                 "decode it with splitcodec.decode()"
@@ -256,7 +329,7 @@ class ConfigStore:
         try:
             return self._codecs[ref]
         except KeyError:
-            raise BitstreamError(
+            raise UnknownConfigError(
                 f"stream refers to codec config {ref.hex()}, which this receiver does not hold; "
                 "send the config once (ConfigStore.add) or encode with config='inline'"
             ) from None
@@ -280,7 +353,7 @@ def decode(
     frame = bitstream.unpack(data, limits)
     if frame.config_ref is not None:
         if store is None:
-            raise BitstreamError(
+            raise UnknownConfigError(
                 f"stream refers to codec config {frame.config_ref.hex()}; pass the ConfigStore that holds it"
             )
         codec = store.get(frame.config_ref)

@@ -35,10 +35,7 @@ class Raw(Codec):
         if dtype not in _ITEMSIZE:
             raise CodecError(f"raw: dtype must be one of {sorted(_ITEMSIZE)}, got {dtype!r}")
         self.dtype = dtype
-
-    @property
-    def lossless(self) -> bool:  # type: ignore[override]
-        return self.dtype == "float32"
+        self.lossless = dtype == "float32"
 
     def encode_array(self, x: np.ndarray) -> bytes:
         if self.dtype == "bfloat16":

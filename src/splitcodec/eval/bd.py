@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from splitcodec.errors import SplitcodecError
+from splitcodec.errors import CurveError, DisjointCurvesError, ShortCurveError
 
 __all__ = ["bd_rate", "bd_accuracy", "envelope"]
 
@@ -30,7 +30,7 @@ def envelope(rate: Sequence[float], acc: Sequence[float]) -> tuple[np.ndarray, n
     r = np.asarray(rate, dtype=np.float64)
     a = np.asarray(acc, dtype=np.float64)
     if r.shape != a.shape or r.ndim != 1:
-        raise SplitcodecError("rate and accuracy must be 1-D sequences of the same length")
+        raise CurveError("rate and accuracy must be 1-D sequences of the same length")
     keep = np.isfinite(r) & np.isfinite(a) & (r > 0)
     r, a = r[keep], a[keep]
     order = np.lexsort((-a, r))
@@ -46,7 +46,7 @@ def envelope(rate: Sequence[float], acc: Sequence[float]) -> tuple[np.ndarray, n
 
 def _check(curve: tuple[np.ndarray, np.ndarray], name: str) -> None:
     if len(curve[0]) < 2:
-        raise SplitcodecError(f"curve {name} needs at least 2 points with increasing accuracy for a BD figure")
+        raise ShortCurveError(f"curve {name} needs at least 2 points with increasing accuracy for a BD figure")
 
 
 def bd_rate(rate_a: Sequence[float], acc_a: Sequence[float], rate_b: Sequence[float], acc_b: Sequence[float]) -> float:
@@ -57,7 +57,7 @@ def bd_rate(rate_a: Sequence[float], acc_a: Sequence[float], rate_b: Sequence[fl
     _check((rb, ab), "b")
     lo, hi = max(aa.min(), ab.min()), min(aa.max(), ab.max())
     if hi <= lo:
-        raise SplitcodecError(f"the curves' accuracy ranges do not overlap ({aa.min():.3g}–{aa.max():.3g} vs {ab.min():.3g}–{ab.max():.3g})")
+        raise DisjointCurvesError(f"the curves' accuracy ranges do not overlap ({aa.min():.3g}–{aa.max():.3g} vs {ab.min():.3g}–{ab.max():.3g})")
     fa = PchipInterpolator(aa, np.log(ra))
     fb = PchipInterpolator(ab, np.log(rb))
     avg = (fb.integrate(lo, hi) - fa.integrate(lo, hi)) / (hi - lo)
@@ -73,7 +73,7 @@ def bd_accuracy(rate_a: Sequence[float], acc_a: Sequence[float], rate_b: Sequenc
     la, lb = np.log(ra), np.log(rb)
     lo, hi = max(la.min(), lb.min()), min(la.max(), lb.max())
     if hi <= lo:
-        raise SplitcodecError(f"the curves' rate ranges do not overlap ({ra.min():.3g}–{ra.max():.3g} vs {rb.min():.3g}–{rb.max():.3g})")
+        raise DisjointCurvesError(f"the curves' rate ranges do not overlap ({ra.min():.3g}–{ra.max():.3g} vs {rb.min():.3g}–{rb.max():.3g})")
     fa = PchipInterpolator(la, aa)
     fb = PchipInterpolator(lb, ab)
     return float((fb.integrate(lo, hi) - fa.integrate(lo, hi)) / (hi - lo))

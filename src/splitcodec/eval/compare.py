@@ -22,7 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from splitcodec.errors import SplitcodecError
+from splitcodec.errors import CurveError, DisjointCurvesError, ShortCurveError, SplitcodecError
 from splitcodec.eval.bd import bd_accuracy, bd_rate
 from splitcodec.eval.records import Record
 
@@ -68,13 +68,13 @@ def _pick_metric(a: Sequence[Record], b: Sequence[Record], metric: str) -> str:
     return "agreement"
 
 
-def _short(exc: Exception) -> str:
-    text = str(exc)
-    if "at least 2 points" in text:
+def _short(exc: CurveError) -> str:
+    """The note a comparison carries when a BD figure cannot be computed."""
+    if isinstance(exc, ShortCurveError):
         return "a curve has < 2 points of rising accuracy"
-    if "do not overlap" in text:
+    if isinstance(exc, DisjointCurvesError):
         return "curves do not overlap"
-    return text
+    return str(exc)
 
 
 def compare_records(
@@ -118,11 +118,11 @@ def compare_records(
         rate = acc = None
         try:
             rate = bd_rate(ra, aa, rb, ab)
-        except SplitcodecError as exc:
+        except CurveError as exc:
             notes.append(_short(exc))
         try:
             acc = bd_accuracy(ra, aa, rb, ab)
-        except SplitcodecError as exc:
+        except CurveError as exc:
             notes.append(_short(exc))
         out.append(Comparison(**row, bd_rate=rate, bd_accuracy=acc, note="; ".join(dict.fromkeys(notes))))
     return out

@@ -33,8 +33,10 @@ from starlette.responses import Response
 from splitcodec.bitstream import Frame
 from splitcodec.codecs.base import Codec
 from splitcodec.serve.batching import DynamicBatcher
+from splitcodec.serve.config import Batching
+from splitcodec.serve.errors import BadConfig, Internal, Malformed, ServeError, TooLarge, Unauthorized
 from splitcodec.serve.metrics import Metrics
-from splitcodec.serve.service import FeatureService, ServeError
+from splitcodec.serve.service import FeatureService
 
 __all__ = ["Backend", "LocalBackend", "build_app"]
 
@@ -59,12 +61,10 @@ class Backend(Protocol):
 class LocalBackend:
     """One process: the service behind a :class:`DynamicBatcher`."""
 
-    def __init__(self, service: FeatureService, *, max_batch: int = 32, max_wait_ms: float = 0.0, max_queue: int = 256) -> None:
+    def __init__(self, service: FeatureService, batching: Batching | None = None) -> None:
         self.service = service
         self.metrics = Metrics()
-        self.batcher: DynamicBatcher[Job, dict[str, Any]] = DynamicBatcher(
-            service.run_batch, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, metrics=self.metrics
-        )
+        self.batcher: DynamicBatcher[Job, dict[str, Any]] = DynamicBatcher(service.run_batch, batching, metrics=self.metrics)
 
     async def parse(self, body: bytes) -> Job:
         return self.service.parse(body)
@@ -103,75 +103,66 @@ async def _read_body(request: Request, limit: int) -> bytes:
         try:
             size = int(declared)
         except ValueError:
-            raise ServeError(400, "malformed", f"bad Content-Length {declared!r}") from None
+            raise Malformed(f"bad Content-Length {declared!r}") from None
         if size > limit:
-            raise ServeError(413, "too_large", f"request body of {size} bytes exceeds this server's limit of {limit}")
+            raise TooLarge(f"request body of {size} bytes exceeds this server's limit of {limit}")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise ServeError(413, "too_large", f"request body exceeds this server's limit of {limit} bytes")
+            raise TooLarge(f"request body exceeds this server's limit of {limit} bytes")
     return bytes(body)
 
 
-def build_app(backend: Backend, *, token: str | None = None, max_config_bytes: int = 1 << 18) -> FastAPI:
-    """The FastAPI app serving ``backend``; with ``token`` every endpoint but /healthz needs it."""
-    expected = f"Bearer {token}".encode() if token else None
-    max_body = backend.service.limits.max_bytes
+class _Api:
+    """The endpoints' handlers, over one backend and (optionally) one bearer token."""
 
-    def check_auth(request: Request) -> None:
-        if expected is None:
+    def __init__(self, backend: Backend, token: str | None) -> None:
+        self.backend = backend
+        self.expected = f"Bearer {token}".encode() if token else None
+
+    def check_auth(self, request: Request) -> None:
+        if self.expected is None:
             return
         given = request.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
-            raise ServeError(401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <token>)")
+        if not hmac.compare_digest(given, self.expected):
+            raise Unauthorized("missing or wrong bearer token (Authorization: Bearer <token>)")
 
-    @asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[None]:
-        yield
-        await backend.close()
+    async def healthz(self) -> Response:
+        return _json(self.backend.service.health())
 
-    app = FastAPI(title="splitcodec server", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-
-    @app.get("/healthz")
-    async def healthz():
-        return _json(backend.service.health())
-
-    @app.get("/metrics")
-    async def metrics(request: Request):
+    async def metrics(self, request: Request) -> Response:
         try:
-            check_auth(request)
+            self.check_auth(request)
         except ServeError as err:
             return _error(err)
-        snap = await backend.metrics_snapshot()
+        snap = await self.backend.metrics_snapshot()
         snap.pop("_latencies", None)
         return _json(snap)
 
-    @app.post("/v1/configs")
-    async def register(request: Request):
+    async def register(self, request: Request) -> Response:
         try:
-            check_auth(request)
-            body = await _read_body(request, max_config_bytes)
+            self.check_auth(request)
+            body = await _read_body(request, self.backend.service.limits.max_config_bytes)
             try:
                 config = json.loads(body)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise ServeError(400, "bad_config", f"codec config is not valid JSON: {exc}") from exc
-            ref = await backend.register(config)
+                raise BadConfig(f"codec config is not valid JSON: {exc}") from exc
+            ref = await self.backend.register(config)
         except ServeError as err:
             return _error(err)
         return _json({"ref": ref})
 
-    @app.post("/v1/predict")
-    async def predict(request: Request):
+    async def predict(self, request: Request) -> Response:
         t0 = time.perf_counter()
         size = 0
         try:
-            check_auth(request)
-            body = await _read_body(request, max_body)
+            self.check_auth(request)
+            body = await _read_body(request, self.backend.service.limits.max_bytes)
             size = len(body)
             t_body = time.perf_counter()  # server time counts from the whole stream being here
-            job = await backend.parse(body)
-            result, queue_ms = await backend.predict(job)
+            job = await self.backend.parse(body)
+            result, queue_ms = await self.backend.predict(job)
             result["timing"]["queue_ms"] = queue_ms
             result["timing"]["server_ms"] = 1e3 * (time.perf_counter() - t_body)
             response = _json(result)
@@ -180,9 +171,24 @@ def build_app(backend: Backend, *, token: str | None = None, max_config_bytes: i
             response, status, kind = _error(err), err.status, err.kind
         except Exception as exc:  # never let one request take the server down
             log.exception("predict failed")
-            err = ServeError(500, "internal", f"{type(exc).__name__}: {exc}")
-            response, status, kind = _error(err), 500, "internal"
-        backend.metrics.observe(status, 1e3 * (time.perf_counter() - t0), size, len(response.body), kind)
+            err = Internal(f"{type(exc).__name__}: {exc}")
+            response, status, kind = _error(err), err.status, err.kind
+        self.backend.metrics.observe(status, 1e3 * (time.perf_counter() - t0), size, len(response.body), kind)
         return response
 
+
+def build_app(backend: Backend, *, token: str | None = None) -> FastAPI:
+    """The FastAPI app serving ``backend``; with ``token`` every endpoint but /healthz needs it."""
+    api = _Api(backend, token)
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        await backend.close()
+
+    app = FastAPI(title="splitcodec server", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.get("/healthz")(api.healthz)
+    app.get("/metrics")(api.metrics)
+    app.post("/v1/configs")(api.register)
+    app.post("/v1/predict")(api.predict)
     return app

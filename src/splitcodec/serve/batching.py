@@ -1,7 +1,7 @@
 """Dynamic batching with a bounded queue: concurrent requests share one tail call, overload gets "busy".
 
 Requests wait in a FIFO of at most ``max_queue`` entries; a full queue refuses new ones at once with
-:class:`~splitcodec.serve.service.Busy` (back-pressure, HTTP 503) instead of growing.  One worker takes
+:class:`~splitcodec.serve.errors.Busy` (back-pressure, HTTP 503) instead of growing.  One worker takes
 up to ``max_batch`` waiting requests at a time, optionally waiting ``max_wait_ms`` for a batch to fill,
 and runs the batch function in a worker thread so the event loop keeps accepting connections.  With
 ``max_wait_ms=0`` batching is greedy: a request never waits for company, but requests that arrive while
@@ -16,8 +16,9 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Generic, TypeVar
 
+from splitcodec.serve.config import Batching
+from splitcodec.serve.errors import Busy, Internal, ShuttingDown
 from splitcodec.serve.metrics import Metrics
-from splitcodec.serve.service import Busy, ServeError
 
 __all__ = ["DynamicBatcher"]
 
@@ -30,24 +31,21 @@ class DynamicBatcher(Generic[T, R]):
 
     ``run_batch`` returns one result per item; a result that is an exception is raised to that item's
     caller only.  If ``run_batch`` itself raises, every item of that batch gets a 500 error and the
-    batcher goes on.
+    batcher goes on.  ``batching`` sets the batch size, the wait and the queue bound.
     """
 
     def __init__(
         self,
         run_batch: Callable[[list[T]], list[R | BaseException]],
+        batching: Batching | None = None,
         *,
-        max_batch: int = 32,
-        max_wait_ms: float = 0.0,
-        max_queue: int = 256,
         metrics: Metrics | None = None,
     ) -> None:
-        if max_batch < 1 or max_queue < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch and max_queue must be >= 1 and max_wait_ms >= 0")
+        batching = batching or Batching()
         self.run_batch = run_batch
-        self.max_batch = max_batch
-        self.max_wait_ms = max_wait_ms
-        self.max_queue = max_queue
+        self.max_batch = batching.max_batch
+        self.max_wait_ms = batching.max_wait_ms
+        self.max_queue = batching.max_queue
         self.metrics = metrics
         self._queue: deque[tuple[T, asyncio.Future[Any], float]] = deque()
         self._wake: asyncio.Event | None = None
@@ -76,7 +74,7 @@ class DynamicBatcher(Generic[T, R]):
         while self._queue:
             _, fut, _ = self._queue.popleft()
             if not fut.done():
-                fut.set_exception(ServeError(503, "shutting_down", "the server is shutting down"))
+                fut.set_exception(ShuttingDown("the server is shutting down"))
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -121,7 +119,7 @@ class DynamicBatcher(Generic[T, R]):
                 if len(results) != len(batch):
                     raise RuntimeError(f"run_batch returned {len(results)} results for {len(batch)} items")
             except Exception as exc:  # a bug in the batch function must not take the server down
-                err = ServeError(500, "internal", f"batch failed: {type(exc).__name__}: {exc}")
+                err = Internal(f"batch failed: {type(exc).__name__}: {exc}")
                 results = [err] * len(batch)
             if self.metrics is not None:
                 self.metrics.observe_batch(len(batch), depth)

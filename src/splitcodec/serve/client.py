@@ -8,10 +8,8 @@ flight) and blocking wrappers that run on a private event-loop thread::
     with EdgeClient.for_model("http://127.0.0.1:8000", "ref-resnet", "layer2", "uniform:bits=4") as edge:
         answer = edge.infer(x)          # x: 1×C×H×W; answer.prediction, answer.timing
 
-:func:`stream_dataset` streams a dataset through with bounded concurrency and reports throughput,
-latency percentiles, bytes sent and accuracy; :func:`load_test` replays ready-made bitstreams
-(server capacity, fault injection).  Both stop by themselves: a fixed number of requests, and no new
-request after ``time_limit_s``.
+:func:`splitcodec.serve.streaming.stream_dataset` streams a dataset through one client with bounded
+concurrency; :func:`~splitcodec.serve.streaming.load_test` replays ready-made bitstreams.
 """
 
 from __future__ import annotations
@@ -21,20 +19,17 @@ import json
 import ssl
 import threading
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Coroutine, Sequence, TypeVar
+from dataclasses import dataclass
+from typing import Any, Coroutine, TypeVar
 
-import numpy as np
 import torch
 from torch import nn
 
 from splitcodec.codecs.base import Codec
 from splitcodec.errors import DependencyError, SplitcodecError
-from splitcodec.serve.metrics import percentiles
 
-__all__ = ["Reply", "Inference", "EdgeClient", "EdgeReport", "LoadReport", "stream_dataset", "load_test", "client_ssl_context"]
+__all__ = ["Reply", "Inference", "EdgeClient", "client_ssl_context"]
 
 T = TypeVar("T")
 
@@ -168,11 +163,9 @@ class EdgeClient:
         """Cut ``model`` at ``split``, and fit ``codec`` (a spec such as ``"uniform:bits=4"``) on the head
         features of ``calibration`` images (default: the model dataset's calibration split), exactly as
         :func:`splitcodec.eval.prepare` does."""
-        from splitcodec.codecs.registry import get_codec, parse_codec_spec
         from splitcodec.data import load_dataset
         from splitcodec.models import load
-        from splitcodec.split import list_split_points
-        from splitcodec.split import split as split_model
+        from splitcodec.pipeline import codec_from_spec, cut
 
         net = load(model) if isinstance(model, str) else model.eval()
         cfg = getattr(net, "splitcodec_cfg", None)
@@ -183,17 +176,13 @@ class EdgeClient:
             if cfg is None or cfg.dataset is None:
                 raise SplitcodecError("pass calibration= images: the model names no dataset")
             calibration = load_dataset(cfg.dataset, "calibration").subset(calibration_samples).images
-        head, _ = split_model(net, at=split, example_input=calibration[:1])
+        parts = cut(net, split, calibration[:1])
         if isinstance(codec, str):
-            settings = parse_codec_spec(codec)
-            if len(settings) != 1:
-                raise SplitcodecError(f"codec spec {codec!r} expands to {len(settings)} settings; give exactly one")
-            codec = get_codec(settings[0][0], **settings[0][1])
-        point = next((p for p in list_split_points(net, calibration[:1]) if split in (p.name, *p.aliases)), None)
+            codec = codec_from_spec(codec)
         with torch.inference_mode():
-            feats = torch.cat([head(calibration[i : i + 128]) for i in range(0, len(calibration), 128)])
-        codec.fit(feats, activation=point.act if point else None)
-        return cls(url, head=head, codec=codec, **kwargs)
+            feats = torch.cat([parts.head(calibration[i : i + 128]) for i in range(0, len(calibration), 128)])
+        codec.fit(feats, activation=parts.point.act)
+        return cls(url, head=parts.head, codec=codec, **kwargs)
 
     # --- async API --------------------------------------------------------------------------------
     async def aopen(self) -> "EdgeClient":
@@ -331,127 +320,3 @@ class EdgeClient:
 
     def infer(self, x: torch.Tensor) -> Inference:
         return self._run(self.ainfer(x))
-
-
-# --- bounded load ----------------------------------------------------------------------------------
-
-
-async def _bounded(n: int, concurrency: int, time_limit_s: float, job: Callable[[int], Awaitable[T]]) -> tuple[list[T | None], float]:
-    """Run ``job(i)`` for i < n with at most ``concurrency`` in flight; none starts after the time limit."""
-    results: list[T | None] = [None] * n
-    counter = iter(range(n))
-    deadline = time.perf_counter() + time_limit_s
-
-    async def worker() -> None:
-        for i in counter:
-            if time.perf_counter() > deadline:
-                return
-            results[i] = await job(i)
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, n)))))
-    return results, time.perf_counter() - t0
-
-
-@dataclass
-class LoadReport:
-    """What a bounded run measured (latencies in ms, client side, per request)."""
-
-    requests: int
-    completed: int
-    wall_s: float
-    throughput_rps: float
-    latency_ms: dict[str, float | None]
-    kinds: dict[str, int]
-    bytes_sent: int
-    replies: list[Reply | None] = field(default_factory=list, repr=False)
-
-    def summary(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "replies"}
-
-
-async def load_test(
-    client: EdgeClient,
-    streams: Sequence[bytes],
-    *,
-    concurrency: int = 8,
-    time_limit_s: float = 60.0,
-) -> LoadReport:
-    """POST every stream once with ``concurrency`` requests in flight; throughput counts 200 answers."""
-    await client.aopen()
-    replies, wall = await _bounded(len(streams), concurrency, time_limit_s, lambda i: client.asend(streams[i]))
-    done = [r for r in replies if r is not None]
-    ok = [r for r in done if r.ok]
-    return LoadReport(
-        requests=len(streams),
-        completed=len(done),
-        wall_s=wall,
-        throughput_rps=len(ok) / wall if wall > 0 else 0.0,
-        latency_ms=percentiles([r.latency_ms for r in ok]),
-        kinds=dict(Counter(r.kind for r in done)),
-        bytes_sent=sum(r.bytes_sent for r in done),
-        replies=list(replies),
-    )
-
-
-@dataclass
-class EdgeReport:
-    """A dataset streamed through head → encode → server: speed, bytes and accuracy."""
-
-    samples: int
-    completed: int
-    ok: int
-    wall_s: float
-    throughput_sps: float
-    latency_ms: dict[str, float | None]
-    parts_ms: dict[str, float]
-    bytes_sent: int
-    mean_stream_bytes: float
-    top1: float | None
-    kinds: dict[str, int]
-    predictions: list[int | None] = field(default_factory=list, repr=False)
-    inferences: list[Inference | None] = field(default_factory=list, repr=False)
-
-    def summary(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("predictions", "inferences")}
-
-
-async def stream_dataset(
-    client: EdgeClient,
-    images: torch.Tensor,
-    labels: torch.Tensor | None = None,
-    *,
-    concurrency: int = 1,
-    time_limit_s: float = 300.0,
-    register: bool = True,
-) -> EdgeReport:
-    """Each image alone through head → encode → server, ``concurrency`` samples in flight."""
-    await client.aopen()
-    if register:
-        await client.aregister()
-    n = len(images)
-    runs, wall = await _bounded(n, concurrency, time_limit_s, lambda i: client.ainfer(images[i : i + 1]))
-    done = [r for r in runs if r is not None]
-    ok = [r for r in done if r.reply.ok]
-    preds = [r.prediction if r is not None else None for r in runs]
-    top1 = None
-    if labels is not None and done:
-        hits = [p is not None and p == int(labels[i]) for i, p in enumerate(preds) if runs[i] is not None]
-        top1 = 100.0 * float(np.mean(hits))
-    parts = {k: float(np.mean([r.timing[k] for r in ok])) for k in (ok[0].timing if ok else {})}
-    sent = sum(r.stream_bytes for r in done)
-    return EdgeReport(
-        samples=n,
-        completed=len(done),
-        ok=len(ok),
-        wall_s=wall,
-        throughput_sps=len(ok) / wall if wall > 0 else 0.0,
-        latency_ms=percentiles([r.total_ms for r in ok]),
-        parts_ms=parts,
-        bytes_sent=sent,
-        mean_stream_bytes=sent / len(done) if done else 0.0,
-        top1=top1,
-        kinds=dict(Counter(r.reply.kind for r in done)),
-        predictions=preds,
-        inferences=list(runs),
-    )

@@ -28,8 +28,10 @@ from ray.serve.config import HTTPOptions
 
 from splitcodec.bitstream import unpack
 from splitcodec.errors import SplitcodecError
+from splitcodec.serve.config import Batching, ServeConfig
+from splitcodec.serve.errors import UnknownConfig
 from splitcodec.serve.metrics import Metrics, merge_snapshots
-from splitcodec.serve.service import FeatureService, ServeError
+from splitcodec.serve.service import FeatureService
 
 __all__ = ["RayDeployment", "deploy", "preload", "shutdown", "NAMESPACE", "APP_NAME"]
 
@@ -66,19 +68,16 @@ class ConfigRegistry:
 class SplitcodecReplica:
     """One Ray Serve replica: the :class:`~splitcodec.serve.app.Backend` of the shared HTTP app."""
 
-    def __init__(self, model: str, split: str | None, options: dict[str, Any]) -> None:
+    def __init__(self, config: ServeConfig) -> None:
         import torch
 
-        torch.set_num_threads(int(options.get("threads", 1)))
-        allowed = options.get("allowed_codecs")
-        self.service = FeatureService.from_model(model, split, weights=options.get("weights"),
-                                                 max_stream_bytes=int(options.get("max_stream_bytes", 1 << 22)),
-                                                 allowed_codecs=set(allowed) if allowed else None)
+        torch.set_num_threads(config.threads)
+        self.service = FeatureService.from_config(config)
         self.metrics = Metrics()
-        self.token = options.get("token")
+        self.token = config.token
         self.replica_id = f"{os.getpid()}-{id(self):x}"
-        self._predict_batch.set_max_batch_size(int(options.get("max_batch", 32)))
-        self._predict_batch.set_batch_wait_timeout_s(float(options.get("max_wait_ms", 0.0)) / 1e3)
+        self._predict_batch.set_max_batch_size(config.batching.max_batch)
+        self._predict_batch.set_batch_wait_timeout_s(config.batching.max_wait_ms / 1e3)
         self._registry = ray.get_actor(REGISTRY_NAME, namespace=NAMESPACE)
         self._pusher: asyncio.Task[None] | None = None
 
@@ -92,9 +91,7 @@ class SplitcodecReplica:
         self._start_pusher()
         try:
             return self.service.parse(body)
-        except ServeError as err:
-            if err.kind != "unknown_config":
-                raise
+        except UnknownConfig:
             ref = unpack(body, self.service.limits).config_ref
             config = await self._registry.get.remote(ref.hex()) if ref is not None else None
             if config is None:
@@ -108,7 +105,7 @@ class SplitcodecReplica:
             raise result
         return result, queue_ms
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)
+    @serve.batch(max_batch_size=Batching.max_batch, batch_wait_timeout_s=Batching.max_wait_ms / 1e3)
     async def _predict_batch(self, items: list[tuple[Any, float]]) -> list[tuple[Any, float]]:
         started = time.perf_counter()
         results = await asyncio.to_thread(self.service.run_batch, [job for job, _ in items])
@@ -148,34 +145,8 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-def deploy(
-    model: str,
-    split: str | None = None,
-    *,
-    replicas: int = 2,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    address: str | None = None,
-    num_cpus: int | None = None,
-    replica_cpus: float = 1.0,
-    token: str | None = None,
-    tls_cert: str | None = None,
-    tls_key: str | None = None,
-    max_batch: int = 32,
-    max_wait_ms: float = 0.0,
-    max_queue: int = 256,
-    threads: int = 1,
-    weights: str | None = None,
-    max_stream_bytes: int = 1 << 22,
-    allowed_codecs: list[str] | None = None,
-) -> str:
-    """Start (or join, with ``address``) Ray, deploy ``replicas`` replicas; returns the HTTP URL.
-
-    ``port=0`` picks a free port.  Call :func:`shutdown` to stop (the CLI does it on Ctrl-C).
-    """
-    if replicas < 1:
-        raise SplitcodecError(f"--replicas must be >= 1, got {replicas}")
-    port = port or _free_port(host)
+def _init_ray(address: str | None, num_cpus: int | None) -> None:
+    """Start Ray here (or join the cluster at ``address``) with this source tree on the workers' path."""
     src = str(Path(__file__).resolve().parents[2])
     env = {"PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
     if not ray.is_initialized():
@@ -188,27 +159,36 @@ def deploy(
             log_to_driver=False,
             runtime_env={"env_vars": env},
         )
+
+
+def deploy(config: ServeConfig) -> str:
+    """Start (or join, with ``config.ray_address``) Ray, deploy ``config.replicas`` replicas; returns the URL.
+
+    ``port=0`` picks a free port.  Call :func:`shutdown` to stop (the CLI does it on Ctrl-C).
+    """
+    if config.replicas < 1:
+        raise SplitcodecError(f"--replicas must be >= 1, got {config.replicas}")
+    port = config.port or _free_port(config.host)
+    _init_ray(config.ray_address, config.ray_cpus)
     global _registry_handle
     actor = ray.remote(num_cpus=0)(ConfigRegistry)
     # Keep the handle: a named, non-detached actor lives as long as its creator holds one.
     _registry_handle = actor.options(name=REGISTRY_NAME, namespace=NAMESPACE, get_if_exists=True).remote()
     ray.get(_registry_handle.all.remote())  # created and reachable before any replica looks it up
-    serve.start(http_options=HTTPOptions(host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key))
+    serve.start(http_options=HTTPOptions(host=config.host, port=port, ssl_certfile=config.tls_cert,
+                                         ssl_keyfile=config.tls_key))
     ingress = serve.ingress()(SplitcodecReplica)
     deployment = serve.deployment(
         ingress,
         name="splitcodec",
-        num_replicas=replicas,
-        max_ongoing_requests=max(2 * max_batch, 8),
-        max_queued_requests=max_queue,
-        ray_actor_options={"num_cpus": replica_cpus},
+        num_replicas=config.replicas,
+        max_ongoing_requests=max(2 * config.batching.max_batch, 8),
+        max_queued_requests=config.batching.max_queue,
+        ray_actor_options={"num_cpus": config.replica_cpus},
         logging_config={"enable_access_log": False, "log_level": "WARNING"},  # no log line per request
     )
-    options = {"token": token, "max_batch": max_batch, "max_wait_ms": max_wait_ms, "threads": threads, "weights": weights,
-               "max_stream_bytes": max_stream_bytes, "allowed_codecs": allowed_codecs}
-    serve.run(deployment.bind(model, split, options), name=APP_NAME, route_prefix="/", blocking=False)
-    scheme = "https" if tls_cert else "http"
-    return f"{scheme}://{host}:{port}"
+    serve.run(deployment.bind(config), name=APP_NAME, route_prefix="/", blocking=False)
+    return f"{config.scheme}://{config.host}:{port}"
 
 
 def preload(configs: list[dict[str, Any]]) -> list[str]:
@@ -241,13 +221,13 @@ def shutdown() -> None:
 class RayDeployment:
     """Context manager around :func:`deploy` / :func:`shutdown` (benchmarks, tests)."""
 
-    def __init__(self, model: str, split: str | None = None, **kwargs: Any) -> None:
-        self.model, self.split, self.kwargs = model, split, kwargs
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
         self.url = ""
 
     def __enter__(self) -> "RayDeployment":
         try:
-            self.url = deploy(self.model, self.split, **self.kwargs)
+            self.url = deploy(self.config)
         except BaseException:
             shutdown()
             raise

@@ -4,8 +4,9 @@
 configs clients registered (a :class:`~splitcodec.codecs.base.ConfigStore`, so streams carry only the
 4-byte config reference) and parses every stream with tight :class:`~splitcodec.bitstream.Limits`:
 anything that is not exactly one sample of that shape is refused before a byte of payload is decoded.
-Every refusal is a :class:`ServeError` with an HTTP status and a short ``kind``; the transport layers
-(:mod:`splitcodec.serve.app`, :mod:`splitcodec.serve.ray_app`) only translate it.
+Every refusal is a :class:`~splitcodec.serve.errors.ServeError` subclass with an HTTP status and a short
+``kind``; the transport layers (:mod:`splitcodec.serve.app`, :mod:`splitcodec.serve.ray_app`) only
+translate it.
 
 >>> import torch
 >>> from torch import nn
@@ -31,32 +32,25 @@ from torch import nn
 
 from splitcodec.bitstream import Frame, Limits, canonical_config, config_ref, unpack
 from splitcodec.codecs.base import Codec, ConfigStore
-from splitcodec.errors import SplitcodecError
+from splitcodec.errors import ElementLimitError, SplitcodecError, UnknownConfigError
+from splitcodec.serve.config import ServeConfig
+from splitcodec.serve.errors import (
+    BadConfig,
+    ConfigStoreFull,
+    Malformed,
+    ServeError,
+    TooLarge,
+    Undecodable,
+    UnknownConfig,
+    WrongCodec,
+    WrongDtype,
+    WrongShape,
+)
 
-__all__ = ["ServeError", "FeatureService", "Busy"]
+__all__ = ["FeatureService"]
 
 INLINE_CACHE = 16  # codecs built from inline configs, kept for reuse (least recently used goes)
 FLOAT_DTYPES = {"float32", "float16", "bfloat16", "float64"}
-
-
-class ServeError(SplitcodecError):
-    """A request the server refuses: HTTP ``status``, machine-readable ``kind``, human ``message``."""
-
-    def __init__(self, status: int, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind
-        self.message = message
-
-    def to_json(self) -> dict[str, Any]:
-        return {"error": self.kind, "status": self.status, "detail": self.message}
-
-
-class Busy(ServeError):
-    """The server's queue is full: back-pressure, retry later (HTTP 503)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(503, "busy", message)
 
 
 @dataclass(frozen=True)
@@ -78,6 +72,7 @@ class FeatureService:
         allowed_codecs: codec ids the server accepts (None: any registered features codec).
         max_stream_bytes: the largest stream accepted.
         max_configs: how many codec configs the store holds (registration past it is refused).
+        max_config_bytes: the largest codec config accepted, registered or inline.
         allow_inline: accept streams that carry their config inline (else only by reference).
     """
 
@@ -90,7 +85,7 @@ class FeatureService:
         split: str = "split",
         has_logits: bool = True,
         allowed_codecs: set[str] | None = None,
-        max_stream_bytes: int = 1 << 22,
+        max_stream_bytes: int = ServeConfig.max_stream_bytes,
         max_configs: int = 64,
         max_config_bytes: int = 1 << 18,
         allow_inline: bool = True,
@@ -111,8 +106,7 @@ class FeatureService:
     def from_model(cls, model: str | nn.Module, split: str | None = None, *, weights: str | None = None, **kwargs: Any) -> "FeatureService":
         """Load a registered model (or take a module), cut it at ``split`` and keep the tail."""
         from splitcodec.models import load
-        from splitcodec.split import list_split_points
-        from splitcodec.split import split as split_model
+        from splitcodec.pipeline import cut
 
         name = model if isinstance(model, str) else type(model).__name__
         net = load(model, weights=weights) if isinstance(model, str) else model.eval()
@@ -122,36 +116,39 @@ class FeatureService:
         split = split or cfg.default_split
         if split is None:
             raise SplitcodecError(f"model {name!r} has no default split; pass one")
-        example = torch.zeros(1, *cfg.input_size)
-        _, tail = split_model(net, at=split, example_input=example)
-        point = next((p for p in list_split_points(net, example) if split in (p.name, *p.aliases)), None)
-        if point is None:
-            raise SplitcodecError(f"model {name!r} has no split point {split!r}")
+        c = cut(net, split, torch.zeros(1, *cfg.input_size))
         kwargs.setdefault("has_logits", cfg.num_classes is not None)
-        return cls(tail, point.shape, model_name=cfg.name, split=split, **kwargs)
+        return cls(c.tail, c.point.shape, model_name=cfg.name, split=split, **kwargs)
+
+    @classmethod
+    def from_config(cls, config: ServeConfig) -> "FeatureService":
+        """The service a :class:`~splitcodec.serve.config.ServeConfig` describes (model, split, limits)."""
+        return cls.from_model(
+            config.model, config.split, weights=config.weights, max_stream_bytes=config.max_stream_bytes,
+            allowed_codecs=set(config.allowed_codecs) or None,
+        )
 
     # --- configs -----------------------------------------------------------------------------------
     def _check_codec(self, codec: Codec) -> None:
         if codec.domain != "features":
-            raise ServeError(422, "wrong_codec", f"codec {codec.codec_id!r} codes {codec.domain}, not features")
+            raise WrongCodec(f"codec {codec.codec_id!r} codes {codec.domain}, not features")
         if self.allowed_codecs is not None and codec.codec_id not in self.allowed_codecs:
-            raise ServeError(
-                422, "wrong_codec", f"codec {codec.codec_id!r} is not served here (allowed: {', '.join(sorted(self.allowed_codecs))})"
-            )
+            allowed = ", ".join(sorted(self.allowed_codecs))
+            raise WrongCodec(f"codec {codec.codec_id!r} is not served here (allowed: {allowed})")
         if codec.needs_fit and not codec.is_fitted:
-            raise ServeError(422, "wrong_codec", f"codec {codec.codec_id!r} needs fitted state and the config has none")
+            raise WrongCodec(f"codec {codec.codec_id!r} needs fitted state and the config has none")
 
     def _build(self, config: Any) -> Codec:
         from splitcodec.codecs.registry import get_codec
 
         if not isinstance(config, dict) or not isinstance(config.get("id"), str):
-            raise ServeError(400, "bad_config", 'a codec config is a JSON object with a string "id"')
+            raise BadConfig('a codec config is a JSON object with a string "id"')
         if len(canonical_config(config)) > self.limits.max_config_bytes:
-            raise ServeError(413, "too_large", f"codec config exceeds {self.limits.max_config_bytes} bytes")
+            raise TooLarge(f"codec config exceeds {self.limits.max_config_bytes} bytes")
         try:
             codec = get_codec(config)
         except SplitcodecError as exc:
-            raise ServeError(422, "wrong_codec", f"cannot build codec from config: {exc}") from exc
+            raise WrongCodec(f"cannot build codec from config: {exc}") from exc
         self._check_codec(codec)
         return codec
 
@@ -160,58 +157,52 @@ class FeatureService:
         codec = self._build(config)
         ref = codec.config_ref
         if ref not in self.store and len(self.store) >= self.max_configs:
-            raise ServeError(507, "config_store_full", f"the server holds {self.max_configs} codec configs already")
+            raise ConfigStoreFull(f"the server holds {self.max_configs} codec configs already")
         self.store.add(codec)
         return ref.hex()
-
-    def has_config(self, ref: bytes) -> bool:
-        return ref in self.store
 
     # --- requests ------------------------------------------------------------------------------------
     def parse(self, data: bytes) -> tuple[Frame, Codec]:
         """Check a stream's container against this split; returns the frame and the codec to decode it."""
         if not data:
-            raise ServeError(400, "malformed", "empty request body: expected a splitcodec bitstream")
+            raise Malformed("empty request body: expected a splitcodec bitstream")
         if len(data) > self.limits.max_bytes:
-            raise ServeError(413, "too_large", f"stream of {len(data)} bytes exceeds this server's limit of {self.limits.max_bytes}")
+            raise TooLarge(f"stream of {len(data)} bytes exceeds this server's limit of {self.limits.max_bytes}")
         try:
             frame = unpack(data, self.limits)
+        except ElementLimitError as exc:  # more elements than one sample of the split
+            raise WrongShape(f"{exc}: this server takes one {'×'.join(map(str, self.info.feature_shape))} sample") from exc
         except SplitcodecError as exc:
-            if str(exc).startswith("tensor shape too large"):  # more elements than one sample of the split
-                raise ServeError(
-                    422, "wrong_shape", f"{exc}: this server takes one {'×'.join(map(str, self.info.feature_shape))} sample"
-                ) from exc
-            raise ServeError(400, "malformed", str(exc)) from exc
+            raise Malformed(str(exc)) from exc
         if frame.shape not in self._accepted_shapes:
-            raise ServeError(
-                422,
-                "wrong_shape",
+            raise WrongShape(
                 f"stream holds a tensor of shape {frame.shape}; split {self.info.split!r} of {self.info.model} "
-                f"takes one sample of shape {self.info.feature_shape}",
+                f"takes one sample of shape {self.info.feature_shape}"
             )
         if frame.dtype not in FLOAT_DTYPES:
-            raise ServeError(422, "wrong_dtype", f"stream holds {frame.dtype} features; expected a float type")
+            raise WrongDtype(f"stream holds {frame.dtype} features; expected a float type")
+        return frame, self._codec_of(frame)
+
+    def _codec_of(self, frame: Frame) -> Codec:
+        """The codec a frame names: registered (by reference or inline config) or built from its inline config."""
         if frame.config_ref is not None:
             try:
-                codec = self.store.get(frame.config_ref)
-            except SplitcodecError as exc:
-                raise ServeError(422, "unknown_config", str(exc)) from exc
-        else:
-            if not self.allow_inline:
-                raise ServeError(422, "unknown_config", "this server takes configs by reference only: register the config first")
-            assert frame.config is not None
-            ref = config_ref(frame.config)
-            if ref in self.store:
-                codec = self.store.get(ref)
-            elif ref in self._inline:
-                codec = self._inline[ref]
-                self._inline.move_to_end(ref)
-            else:
-                codec = self._build(frame.config)
-                self._inline[ref] = codec
-                if len(self._inline) > INLINE_CACHE:
-                    self._inline.popitem(last=False)
-        return frame, codec
+                return self.store.get(frame.config_ref)
+            except UnknownConfigError as exc:
+                raise UnknownConfig(str(exc)) from exc
+        if not self.allow_inline:
+            raise UnknownConfig("this server takes configs by reference only: register the config first")
+        assert frame.config is not None
+        ref = config_ref(frame.config)
+        if ref in self.store:
+            return self.store.get(ref)
+        if ref in self._inline:
+            self._inline.move_to_end(ref)
+            return self._inline[ref]
+        codec = self._inline[ref] = self._build(frame.config)
+        if len(self._inline) > INLINE_CACHE:
+            self._inline.popitem(last=False)
+        return codec
 
     @torch.inference_mode()
     def run_batch(self, jobs: list[tuple[Frame, Codec]]) -> list[dict[str, Any] | ServeError]:
@@ -223,11 +214,11 @@ class FeatureService:
             try:
                 x = codec.decode_frame(frame)
             except SplitcodecError as exc:
-                results[i] = ServeError(400, "undecodable", str(exc))
+                results[i] = Undecodable(str(exc))
                 continue
             x = x.reshape(1, *self.info.feature_shape).float()
             if not torch.isfinite(x).all():
-                results[i] = ServeError(400, "undecodable", "stream decodes to non-finite features")
+                results[i] = Undecodable("stream decodes to non-finite features")
                 continue
             tensors.append(x)
             index.append(i)
