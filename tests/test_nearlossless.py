@@ -11,6 +11,10 @@ from hypothesis import strategies as st
 
 from splitcodec.codecs import decode, get_codec
 from splitcodec.codecs.nearlossless import decode_levels, encode_levels
+from splitcodec.codecs.nearlossless.codec import zero_level
+from splitcodec.codecs.nearlossless.layout import layout_of, planes
+from splitcodec.codecs.nearlossless.params import MODE_DENSE, MODE_SPARSE
+from splitcodec.codecs.nearlossless.wavefront import encode_modeled
 from splitcodec.errors import BitstreamError, CodecError
 from splitcodec.split import Activation
 from splitcodec.tiling import dequantize, quantize
@@ -100,15 +104,13 @@ def test_relu_sparsity_and_flat_regions_pay():
 def test_unleaking_pays_on_leaky_relu_features():
     """Un-leaking the negative side codes leaky-ReLU features in fewer bytes than the dense mode, and
     the encoder keeps the shorter of the two."""
-    from splitcodec.codecs import nearlossless as nl
-
     x = _relu_features(c=32, h=14, w=14, slope=0.1, seed=3)
     q, lo, hi = quantize(x, 8)
-    zero = nl._zero_level(lo, hi, 255)
+    zero = zero_level(lo, hi, 255)
     flat = q.reshape(-1).astype(np.int64)
-    lay = nl._layout(*nl._planes(q.shape))
-    dense = nl._encode_with(flat, lay, 255, zero, nl._MODE_DENSE, 0)
-    leaky = nl._encode_with(flat, lay, 255, zero, nl._MODE_SPARSE, 26)
+    lay = layout_of(*planes(q.shape))
+    dense = encode_modeled(flat, lay, 255, zero, MODE_DENSE, 0)
+    leaky = encode_modeled(flat, lay, 255, zero, MODE_SPARSE, 26)
     assert len(leaky) < 0.99 * len(dense)
     assert encode_levels(q, 8, zero, slope=0.1) == leaky
 
@@ -171,14 +173,12 @@ def test_garbage_payloads_raise_bitstream_errors():
 def test_tiny_tensors_use_the_adaptive_histogram():
     """4×4 channels are too small for channel statistics; a peaky value distribution is then coded with an
     adaptive order-0 histogram (mode byte 0), shorter than the predictive modes."""
-    from splitcodec.codecs import nearlossless as nl
-
     rng = np.random.default_rng(5)
     q = np.clip(np.rint(rng.laplace(40, 6, size=(1, 128, 4, 4))), 0, 255).astype(np.uint16)
     data = encode_levels(q, 8, 40, activation="other")
     assert data[0] == 0
-    lay = nl._layout(*nl._planes(q.shape))
-    assert len(data) < len(nl._encode_with(q.reshape(-1).astype(np.int64), lay, 255, 40, nl._MODE_DENSE, 0))
+    lay = layout_of(*planes(q.shape))
+    assert len(data) < len(encode_modeled(q.reshape(-1).astype(np.int64), lay, 255, 40, MODE_DENSE, 0))
     np.testing.assert_array_equal(decode_levels(data, q.shape, 8, 40), q)
     with pytest.raises(BitstreamError):
         decode_levels(data[:-1], q.shape, 8, 40)
