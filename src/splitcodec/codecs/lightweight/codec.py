@@ -38,7 +38,9 @@ def _check_params(p: Lightweight) -> None:
     if not is_int(max_levels) or not 2 <= max_levels <= MAX_LEVELS:
         raise CodecError(f"lightweight: max_levels must be an integer in 2..{MAX_LEVELS}, got {max_levels!r}")
     if levels is not None and (not is_int(levels) or not 2 <= levels <= MAX_LEVELS):
-        raise CodecError(f"lightweight: levels must be null (chosen by the model) or an integer in 2..{MAX_LEVELS}, got {levels!r}")
+        raise CodecError(
+            f"lightweight: levels must be null (chosen by the model) or an integer in 2..{MAX_LEVELS}, got {levels!r}"
+        )
     if p.quantizer not in _QUANTIZERS:
         raise CodecError(f"lightweight: quantizer must be one of {_QUANTIZERS}, got {p.quantizer!r}")
     if p.clip not in _CLIPS:

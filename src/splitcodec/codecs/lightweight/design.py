@@ -130,7 +130,9 @@ def fit_shared(arr: np.ndarray, activation: str, slope: float, lam_abs: float, o
         plain = np.where(anchor, idx, -1)  # non-anchors are coded under their context
         counts = neighbour_counts(idx, anchor, fitted.rest)[..., ~anchor]
         others = idx[..., ~anchor]
-        fitted.ctx_tables = [probability_table(np.bincount(others[counts == k], minlength=q.n) + prior) for k in range(CONTEXTS)]
+        fitted.ctx_tables = [
+            probability_table(np.bincount(others[counts == k], minlength=q.n) + prior) for k in range(CONTEXTS)
+        ]
     if opts.channel_tables and has_channels and q.n > 1 and arr.shape[1] > 1:
         hists = np.stack([index_histogram(plain[:, c], q.n) for c in range(arr.shape[1])])
         fitted.table_of = group_channels(hists, min(TABLE_GROUPS, arr.shape[1]))

@@ -18,7 +18,7 @@ from splitcodec.codecs.lightweight.quantizer import ScalarQuantizer
 from splitcodec.codecs.lightweight.tables import ans_model, check_table
 from splitcodec.errors import CodecError
 
-__all__ = ["MAX_LEVELS", "Design", "FittedState", "state_to_json", "state_from_json"]
+__all__ = ["MAX_LEVELS", "Design", "FittedState", "state_to_json", "state_from_json", "is_int"]
 
 #: A quantizer has at most this many levels.
 MAX_LEVELS = 64
