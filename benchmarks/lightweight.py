@@ -35,10 +35,10 @@ import numpy as np
 import torch
 
 from splitcodec.codecs import get_codec
+from splitcodec.codecs.lightweight import FeatureModel, fit_report
 from splitcodec.errors import SplitcodecError
 from splitcodec.eval import Record, bd_accuracy, bd_rate, evaluate_codec, load_records, prepare, run_meta, save_records
 from splitcodec.eval.plot import log_rate_axis
-from splitcodec.quantization import FeatureModel, fit_report
 
 RESULTS = Path(__file__).parent / "results"
 FM_SPLITS = [("ref-resnet", "layer1"), ("ref-resnet", "layer2"), ("ref-darknet", "stage1.down"), ("ref-darknet", "stage2.down")]

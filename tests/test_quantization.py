@@ -1,4 +1,4 @@
-"""The error models and quantizer design of splitcodec.quantization, checked against Monte-Carlo."""
+"""The error models and quantizer design of the lightweight codec, checked against Monte-Carlo."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 from scipy import special
 
-from splitcodec.errors import CodecError
-from splitcodec.quantization import (
+from splitcodec.codecs.lightweight import (
     FeatureModel,
     ScalarQuantizer,
-    _envelope,
     choose_uniform,
     design_ecsq,
     entropy_bits,
@@ -22,6 +20,8 @@ from splitcodec.quantization import (
     optimal_range,
     uniform_quantizer,
 )
+from splitcodec.codecs.lightweight.ecsq import lower_envelope
+from splitcodec.errors import CodecError
 
 CASES = [
     ("gaussian", "relu", 0.3, 1.2, 0.0),
@@ -167,7 +167,7 @@ def test_envelope_thresholds_reproduce_the_lagrangian_assignment():
         levels = np.sort(rng.normal(0, 1, rng.integers(2, 9)))
         lengths = rng.uniform(0.2, 6, levels.size)
         lam = float(rng.uniform(0, 0.5))
-        keep, cuts = _envelope(levels, lengths, lam)
+        keep, cuts = lower_envelope(levels, lengths, lam)
         y = rng.normal(0, 1.5, 5000)
         cost = (y[:, None] - levels[None, :]) ** 2 + lam * lengths[None, :]
         brute = levels[np.argmin(cost, axis=1)]

@@ -323,7 +323,7 @@ def fit_model_cmd(
     import numpy as np
 
     from splitcodec.codecs import get_codec
-    from splitcodec.quantization import FeatureModel, fit_report
+    from splitcodec.codecs.lightweight import FeatureModel, fit_report
 
     point: Any = None
     try:
