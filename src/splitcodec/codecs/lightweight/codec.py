@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from splitcodec import bitstream
 from splitcodec.codecs.base import Codec, as_array
 from splitcodec.codecs.lightweight.design import fit_per_channel, fit_shared, infer_activation
 from splitcodec.codecs.lightweight.error_model import FAMILIES
@@ -90,7 +89,6 @@ class Lightweight(Codec):
         self.max_levels = max_levels
         _check_params(self)
         self._fit: FittedState | None = None
-        self._ref: tuple[Any, tuple[Any, ...], bytes] | None = None
 
     def fit(self, features: torch.Tensor | np.ndarray, activation: Activation | None = None) -> "Lightweight":
         """Fit the error model and design the quantizer(s) on at most 64 calibration samples (dim 0).
@@ -118,18 +116,6 @@ class Lightweight(Codec):
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._fit = state_from_json(state)
-
-    @property
-    def is_fitted(self) -> bool:
-        return self._fit is not None
-
-    @property
-    def config_ref(self) -> bytes:
-        """The 4-byte config reference, cached until a re-fit or a parameter change (the config is large)."""
-        params = tuple(getattr(self, name) for name in _PARAM_NAMES)
-        if self._ref is None or self._ref[0] is not self._fit or self._ref[1] != params:
-            self._ref = (self._fit, params, bitstream.config_ref(self.get_config()))
-        return self._ref[2]
 
     def _fitted(self, shape: tuple[int, ...]) -> FittedState:
         f = self._fit
@@ -170,5 +156,3 @@ class Lightweight(Codec):
             out["mean_levels"] = float(np.mean([x.quantizer.n for x in d]))
         return out
 
-
-_PARAM_NAMES = tuple(Lightweight.param_names())
