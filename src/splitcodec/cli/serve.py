@@ -9,7 +9,9 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from splitcodec.cli import _fail, _fmt, app, console, err_console
+from splitcodec.cli.common import app, console, err_console
+from splitcodec.cli.common import fail as _fail
+from splitcodec.cli.common import fmt as _fmt
 from splitcodec.errors import SplitcodecError
 
 
