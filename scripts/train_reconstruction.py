@@ -25,16 +25,12 @@ from splitcodec.data import load_dataset
 from splitcodec.models import load
 from splitcodec.reconstruct import FeatureDecoder, load_reconstructor, psnr, save_reconstructor, to_uint8, weights_path
 from splitcodec.split import split as split_model
+from splitcodec.tiling import dequantize, quantize
 
 
 def quantize_features(x: torch.Tensor, bits: int = 8) -> torch.Tensor:
     """Per-sample min–max quantization to ``bits`` and back (the near-lossless codec's only loss)."""
-    flat = x.flatten(1)
-    lo = flat.min(1).values.view(-1, *[1] * (x.ndim - 1))
-    hi = flat.max(1).values.view(-1, *[1] * (x.ndim - 1))
-    top = (1 << bits) - 1
-    scale = (hi - lo).clamp_min(1e-12) / top
-    return lo + torch.round((x - lo) / scale).clamp(0, top) * scale
+    return torch.stack([torch.from_numpy(dequantize(*quantize(s.numpy(), bits), bits)) for s in x])
 
 
 @torch.no_grad()
