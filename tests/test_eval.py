@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -59,9 +60,17 @@ def test_records_have_the_contract_fields_and_honest_rates(ctx):
     assert u2.config_bytes > 0
 
 
+def _hashes(raw: torch.Tensor) -> set[bytes]:
+    return {hashlib.sha256(img.numpy().tobytes()).digest() for img in raw}
+
+
 def test_no_overlap_between_calibration_and_test(ctx):
-    assert len(ctx.dataset) + len(ctx.calibration) == 48
-    assert not torch.equal(ctx.dataset.raw[-1], ctx.calibration.raw[0]) or len(ctx.calibration) == 0
+    """prepare() on a Dataset instance splits it: every image lands in exactly one of the two sets."""
+    full = _hashes(tiny_dataset(tiny_model()).raw)
+    test, calib = _hashes(ctx.dataset.raw), _hashes(ctx.calibration.raw)
+    assert len(full) == 48 and len(test) == len(ctx.dataset) == 40 and len(calib) == len(ctx.calibration) == 8
+    assert not test & calib
+    assert test | calib == full
 
 
 def test_records_roundtrip_through_json_and_csv(ctx, tmp_path):
