@@ -37,8 +37,9 @@ import torch
 from splitcodec.codecs import get_codec
 from splitcodec.errors import SplitcodecError
 from splitcodec.eval import Record, bd_accuracy, bd_rate, evaluate_codec, load_records, prepare, run_meta, save_records
+from splitcodec.eval.fitcheck import fit_check as check_fit
 from splitcodec.eval.plot import log_rate_axis
-from splitcodec.quantization import FeatureModel, fit_report
+from splitcodec.quantization import FeatureModel
 
 RESULTS = Path(__file__).parent / "results"
 FM_SPLITS = [("ref-resnet", "layer1"), ("ref-resnet", "layer2"), ("ref-darknet", "stage1.down"), ("ref-darknet", "stage2.down")]
@@ -162,27 +163,22 @@ def fit_check(ctx, lams=(0.05, 0.2, 0.4)) -> dict[str, Any]:
     """Fitted model vs the test features' histogram, and the model's predicted MSE/bits vs measured."""
     point = ctx.split_point
     out: dict[str, Any] = {"activation": point.activation if point else None}
-    feats = ctx.features.numpy()
     for lam in lams:
         codec = get_codec("lightweight", lam=lam, **PLAIN).fit(ctx.calib_features, activation=ctx.activation)
-        d = codec.describe()
-        model = FeatureModel.from_json(d["model"], d["activation"], d["slope"])
-        if "model" not in out:
-            out["model"] = d["model"]
-            out["fit_test"] = fit_report(model, feats)
-            out["fit_calibration"] = fit_report(model, ctx.calib_features.numpy())
-            out["_hist"] = _histogram(model, feats)
-        x_hat = codec.decode(codec.encode(ctx.features)).numpy()
-        levels = np.asarray(d["levels"], dtype=np.float32)
-        idx = np.searchsorted(np.asarray(d["thresholds"], dtype=np.float32), feats, side="right")
-        p = np.bincount(idx.ravel(), minlength=levels.size) / idx.size
+        first = "model" not in out
+        check = check_fit(codec, [("calibration", ctx.calib_features), ("test", ctx.features)], fits=first)
+        if first:
+            out["model"] = codec.describe()["model"]
+            out["fit_test"] = check.fits["test"]
+            out["fit_calibration"] = check.fits["calibration"]
+            out["_hist"] = _histogram(check.model, ctx.features.numpy())
         out[f"lam={lam}"] = {
-            "levels": int(levels.size),
-            "clip": d["clip"],
-            "model_mse": d["model_mse"],
-            "measured_mse": float(np.mean((x_hat - feats) ** 2)),
-            "model_bits": d["model_bits"],
-            "measured_entropy_bits": float(-(p[p > 0] * np.log2(p[p > 0])).sum()),
+            "levels": len(check.levels),
+            "clip": list(check.clip),
+            "model_mse": check.model_mse,
+            "measured_mse": check.measured_mse,
+            "model_bits": check.model_bits,
+            "measured_entropy_bits": check.measured_bits,
         }
     return out
 

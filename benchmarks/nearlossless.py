@@ -182,6 +182,31 @@ def plot(summaries: list[dict[str, Any]], codecs: list[str], path: Path) -> None
     plt.close(fig)
 
 
+def print_tables(summaries: list[dict[str, Any]], recon: list[dict[str, Any]], codecs: list[str]) -> None:
+    """The bytes/speed table per split, and the reconstruction table."""
+    t = Table(title=f"nearlossless vs lossless anchors on the same {BITS}-bit codes (bpe = bits per element, per sample, container included)")
+    for col in ["model", "split", "shape", "act", *[f"bpe {c}" for c in codecs], "vs x265", "max/tensor", "vs best(AV1,FFV1,JXL)", "won", "enc/x265", "dec/x265", "exact"]:
+        t.add_column(col, justify="left" if col in ("model", "split", "shape", "act") else "right")
+    for s in summaries:
+        t.add_row(
+            s["model"], s["split"], "×".join(map(str, s["shape"])), str(s["activation"]),
+            *[f"{s.get(f'bpe_{c}', float('nan')):.3f}" for c in codecs],
+            f"{s.get('bytes_vs_x265', float('nan')):.3f}", f"{s.get('max_tensor_bytes_vs_x265', float('nan')):.3f}",
+            f"{s.get('bytes_vs_best_general', float('nan')):.3f}", f"{s.get('tensors_won_vs_best_general', 0)}/{s['samples']}",
+            f"{s.get('encode_time_vs_x265', float('nan')):.2f}", f"{s.get('decode_time_vs_x265', float('nan')):.2f}",
+            "yes" if s["all_bit_exact"] else "NO",
+        )
+    console.print(t)
+    if recon:
+        rt = Table(title="input reconstruction on held-out test images")
+        for col in ("model", "split", "images", "PSNR raw", "SSIM raw", "PSNR nearlossless", "SSIM nearlossless", "bpe", "grid"):
+            rt.add_column(col)
+        for r in recon:
+            rt.add_row(r["model"], r["split"], str(r["test_images"]), f"{r['psnr_uncompressed']:.2f}", f"{r['ssim_uncompressed']:.4f}",
+                       f"{r['psnr_nearlossless']:.2f}", f"{r['ssim_nearlossless']:.4f}", f"{r['nearlossless_bpe']:.3f}", r["grid"])
+        console.print(rt)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--samples", type=int, default=100, help="test samples per Fashion-MNIST split")
@@ -217,27 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # a missing decoder must not lose the byte figures
             console.print(f"[red]reconstruction for {model} failed: {exc}[/]")
 
-    t = Table(title=f"nearlossless vs lossless anchors on the same {BITS}-bit codes (bpe = bits per element, per sample, container included)")
-    for col in ["model", "split", "shape", "act", *[f"bpe {c}" for c, _ in codecs], "vs x265", "max/tensor", "vs best(AV1,FFV1,JXL)", "won", "enc/x265", "dec/x265", "exact"]:
-        t.add_column(col, justify="left" if col in ("model", "split", "shape", "act") else "right")
-    for s in summaries:
-        t.add_row(
-            s["model"], s["split"], "×".join(map(str, s["shape"])), str(s["activation"]),
-            *[f"{s.get(f'bpe_{c}', float('nan')):.3f}" for c, _ in codecs],
-            f"{s.get('bytes_vs_x265', float('nan')):.3f}", f"{s.get('max_tensor_bytes_vs_x265', float('nan')):.3f}",
-            f"{s.get('bytes_vs_best_general', float('nan')):.3f}", f"{s.get('tensors_won_vs_best_general', 0)}/{s['samples']}",
-            f"{s.get('encode_time_vs_x265', float('nan')):.2f}", f"{s.get('decode_time_vs_x265', float('nan')):.2f}",
-            "yes" if s["all_bit_exact"] else "NO",
-        )
-    console.print(t)
-    if recon:
-        rt = Table(title="input reconstruction on held-out test images")
-        for col in ("model", "split", "images", "PSNR raw", "SSIM raw", "PSNR nearlossless", "SSIM nearlossless", "bpe", "grid"):
-            rt.add_column(col)
-        for r in recon:
-            rt.add_row(r["model"], r["split"], str(r["test_images"]), f"{r['psnr_uncompressed']:.2f}", f"{r['ssim_uncompressed']:.4f}",
-                       f"{r['psnr_nearlossless']:.2f}", f"{r['ssim_nearlossless']:.4f}", f"{r['nearlossless_bpe']:.3f}", r["grid"])
-        console.print(rt)
+    print_tables(summaries, recon, [c for c, _ in codecs])
     meta = run_meta(command="benchmarks/nearlossless.py", bits=BITS, samples=args.samples, photo_samples=args.photo_samples,
                     summaries=summaries, reconstruction=recon)
     json_path, csv_path = save_records(records, args.out, meta)

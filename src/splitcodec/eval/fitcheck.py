@@ -38,10 +38,11 @@ class FitCheck:
     measured_bits: float = 0.0
 
 
-def fit_check(codec: Any, sets: Sequence[tuple[str, torch.Tensor]]) -> FitCheck:
+def fit_check(codec: Any, sets: Sequence[tuple[str, torch.Tensor]], *, fits: bool = True) -> FitCheck:
     """Compare a fitted single-quantizer ``lightweight`` codec's model with named feature ``sets``.
 
-    Uses only the codec's public ``describe()``, ``encode`` and ``decode``.
+    MSE and index entropy are measured on the last set; ``fits=False`` skips the goodness-of-fit
+    reports.  Uses only the codec's public ``describe()``, ``encode`` and ``decode``.
     """
     from splitcodec.quantization import FeatureModel, fit_report
 
@@ -50,7 +51,7 @@ def fit_check(codec: Any, sets: Sequence[tuple[str, torch.Tensor]]) -> FitCheck:
     if "model" not in d:
         return check
     check.model = FeatureModel.from_json(d["model"], d["activation"], d["slope"])
-    for name, feats in sets:
+    for name, feats in sets if fits else ():
         check.fits[name] = fit_report(check.model, feats.detach().float().numpy())
     check.levels, check.clip = list(d["levels"]), (d["clip"][0], d["clip"][1])
     check.model_mse, check.model_bits = d["model_mse"], d["model_bits"]
