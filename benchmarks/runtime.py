@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splitcodec.codecs.registry import get_codec, parse_codec_spec
+from splitcodec.codecs.registry import get_codec
 from splitcodec.eval import Record, evaluate_codec, prepare, run_meta, save_records
+from splitcodec.pipeline import codec_from_spec
 from splitcodec.serve.client import EdgeClient, load_test, stream_dataset
 from splitcodec.serve.faults import bad_streams
 from splitcodec.serve.link import LinkSpec, NetnsLink, ShapingProxy, kernel_qdiscs
@@ -360,8 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     server_args = ["--model", args.model, "--threads", "1"] + (["--split", args.split] if args.split else [])
     records: list[Record] = []
     for spec in specs:
-        [(cid, params)] = parse_codec_spec(spec)
-        codec = get_codec(cid, **params)
+        codec = codec_from_spec(spec)
         evaluated = evaluate_codec(ctx, codec)  # fits codec on the calibration features, as the service's client does
         log(f"{ctx.model_name} @ {ctx.split}, {codec!r}: evaluator top-1 {evaluated.top1:.2f} %, "
             f"{evaluated.bytes_per_sample:.1f} B/sample ({evaluated.bpe:.3f} bpe)")
