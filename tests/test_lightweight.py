@@ -77,6 +77,7 @@ def test_relu_zeros_stay_exactly_zero_and_rate_falls_with_lambda():
     assert errors[0] < errors[1] < errors[2]
 
 
+@pytest.mark.slow
 def test_leaky_relu_slope_comes_from_the_activation():
     calib = leaky_features(64)
     codec = get_codec("lightweight", lam=0.003).fit(calib, activation=Activation("leaky_relu", 0.1))
