@@ -217,4 +217,6 @@ def test_cli_fit_model_reports_the_fit(tmp_path, capsys):
     assert main(["fit-model", str(tmp_path / "calib.pt"), "--test", str(tmp_path / "test.pt"), "--lam", "0.1"]) == 0
     out = capsys.readouterr().out
     assert "relu" in out and "KS" in out and "held-out" in out and "index entropy" in out
+    assert main(["fit-model", str(tmp_path / "calib.pt"), "--activation", "leaky_relu", "--slope", "0.2"]) == 0
+    assert "leaky_relu (slope 0.2)" in capsys.readouterr().out
     assert main(["fit-model"]) == 2
