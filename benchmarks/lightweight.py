@@ -26,8 +26,6 @@ import json
 import math
 import os
 import time
-from collections import defaultdict
-from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +33,16 @@ import numpy as np
 import torch
 
 from splitcodec.codecs import get_codec
-from splitcodec.codecs.lightweight import FeatureModel, fit_report
 from splitcodec.errors import SplitcodecError
 from splitcodec.eval import Record, bd_accuracy, bd_rate, evaluate_codec, load_records, prepare, run_meta, save_records
-from splitcodec.eval.plot import log_rate_axis
+from splitcodec.eval.fitcheck import fit_check as check_fit
+from lightweight_plots import DEFAULT, group_curves, histogram, plot, plot_fit  # the module beside this script
 
 RESULTS = Path(__file__).parent / "results"
 FM_SPLITS = [("ref-resnet", "layer1"), ("ref-resnet", "layer2"), ("ref-darknet", "stage1.down"), ("ref-darknet", "stage2.down")]
 SPEED_FM = ("ref-resnet", "layer2")
 IMAGENET_SPLITS = [("mobilenetv2-imagenet", s) for s in ("features.4.conv.1", "features.7.conv.1", "features.14.conv.1")]
 
-DEFAULT = "lightweight (default: ECSQ, model clip, channel tables + levels, context)"
 PAPER = "ECSQ, model clip (paper coding: one table, shared levels)"
 PER_CHANNEL = "per-channel quantizers (ECSQ, model clip)"
 HEVC = "x265 (hevc, 10-bit mosaic)"
@@ -162,27 +159,22 @@ def fit_check(ctx, lams=(0.05, 0.2, 0.4)) -> dict[str, Any]:
     """Fitted model vs the test features' histogram, and the model's predicted MSE/bits vs measured."""
     point = ctx.split_point
     out: dict[str, Any] = {"activation": point.activation if point else None}
-    feats = ctx.features.numpy()
     for lam in lams:
         codec = get_codec("lightweight", lam=lam, **PLAIN).fit(ctx.calib_features, activation=ctx.activation)
-        d = codec.describe()
-        model = FeatureModel.from_json(d["model"], d["activation"], d["slope"])
-        if "model" not in out:
-            out["model"] = d["model"]
-            out["fit_test"] = fit_report(model, feats)
-            out["fit_calibration"] = fit_report(model, ctx.calib_features.numpy())
-            out["_hist"] = _histogram(model, feats)
-        x_hat = codec.decode(codec.encode(ctx.features)).numpy()
-        levels = np.asarray(d["levels"], dtype=np.float32)
-        idx = np.searchsorted(np.asarray(d["thresholds"], dtype=np.float32), feats, side="right")
-        p = np.bincount(idx.ravel(), minlength=levels.size) / idx.size
+        first = "model" not in out
+        check = check_fit(codec, [("calibration", ctx.calib_features), ("test", ctx.features)], fits=first)
+        if first:
+            out["model"] = codec.describe()["model"]
+            out["fit_test"] = check.fits["test"]
+            out["fit_calibration"] = check.fits["calibration"]
+            out["_hist"] = histogram(check.model, ctx.features.numpy())
         out[f"lam={lam}"] = {
-            "levels": int(levels.size),
-            "clip": d["clip"],
-            "model_mse": d["model_mse"],
-            "measured_mse": float(np.mean((x_hat - feats) ** 2)),
-            "model_bits": d["model_bits"],
-            "measured_entropy_bits": float(-(p[p > 0] * np.log2(p[p > 0])).sum()),
+            "levels": len(check.levels),
+            "clip": list(check.clip),
+            "model_mse": check.model_mse,
+            "measured_mse": check.measured_mse,
+            "model_bits": check.model_bits,
+            "measured_entropy_bits": check.measured_bits,
         }
     return out
 
@@ -260,13 +252,6 @@ def part_speed() -> tuple[list[Record], dict[str, Any]]:
 # --- summary and plots ---------------------------------------------------------------------------------
 
 
-def _curves(records: list[Record]) -> dict[tuple[str, str], dict[str, list[Record]]]:
-    out: dict[tuple[str, str], dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        out[(r.model, r.split)][r.extra.get("variant", r.codec)].append(r)
-    return out
-
-
 def _bd(anchor: list[Record], test: list[Record], metric: str) -> dict[str, float | str]:
     ra, aa = [r.bpe for r in anchor], [getattr(r, metric) for r in anchor]
     rb, ab = [r.bpe for r in test], [getattr(r, metric) for r in test]
@@ -299,7 +284,7 @@ def _crossing(recs: list[Record], metric: str, target: float) -> float | None:
 
 def summarise(records: list[Record]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for (model, split), curves in sorted(_curves(records).items()):
+    for (model, split), curves in sorted(group_curves(records).items()):
         key = f"{model}@{split}"
         entry: dict[str, Any] = {}
         labelled = any(r.top1 is not None for rs in curves.values() for r in rs)
@@ -329,114 +314,6 @@ def summarise(records: list[Record]) -> dict[str, Any]:
             entry["vs_av1"] = {label: _bd(curves[AV1], rs, metric) for label, rs in curves.items() if label not in (AV1, HEVC)}
         out[key] = entry
     return out
-
-
-def plot(records: list[Record], labels: list[str], path: Path, *, metric: str, title: str, zoom: float | None = None,
-         part: str | None = None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curves = _curves([r for r in records if part is None or r.extra.get("part") == part])
-    keys = sorted(
-        k for k in curves
-        if any(getattr(r, metric) is not None for lbl in labels for r in curves[k].get(lbl, []))
-    )
-    if not keys:
-        return
-    cols = min(len(keys), 2 if len(keys) == 4 else 3)
-    rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols, 4.4 * rows), squeeze=False)
-    legend: dict[str, Any] = {}
-    for ax, key in zip(axes.flat, keys):
-        ref = None
-        for i, label in enumerate(labels):
-            rs = curves[key].get(label)
-            if not rs:
-                continue
-            pts = sorted((r.bpe, getattr(r, metric)) for r in rs if getattr(r, metric) is not None)
-            if not pts:
-                continue
-            xs, ys = zip(*pts)
-            style = {"lw": 2.2} if label == DEFAULT else {"lw": 1.2}
-            style.update(color=plt.cm.tab20(i % 20), marker="osD^v<>p*hX"[i % 11])
-            ax.plot(xs, ys, ms=3.5, label=label, **style)
-            ref = rs[0].top1_ref if ref is None else ref
-        if metric == "top1" and ref is not None:
-            ax.axhline(ref, color="k", ls="--", lw=0.8, label="uncut model")
-            ax.axhline(ref - 1, color="gray", ls=":", lw=0.8, label="−1 % top-1")
-            if zoom is not None:
-                ax.set_ylim(ref - zoom, ref + 0.8)
-        if metric == "cosine":
-            ax.axhline(0.99, color="gray", ls=":", lw=0.8, label="cosine 0.99")
-            if zoom is not None:
-                ax.set_ylim(1 - zoom, 1.0005)
-        log_rate_axis(ax)
-        ax.set_xlabel("bits per element (per-sample stream, headers included)")
-        ax.set_ylabel("top-1 accuracy (%)" if metric == "top1" else "embedding cosine similarity")
-        ax.set_title(f"{key[0]} @ {key[1]} ({rs[0].elements if rs else '?'} elements)", fontsize=10)
-        ax.grid(True, which="both", alpha=0.25)
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            legend.setdefault(label, handle)
-    for ax in list(axes.flat)[len(keys):]:
-        ax.axis("off")
-    fig.suptitle(title)
-    # one legend below the panels: inside them it hid the low-rate ends of the curves
-    ncol = 3
-    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=ncol, fontsize=7.5, frameon=False)
-    bottom = (math.ceil(len(legend) / ncol) * 0.16 + 0.1) / fig.get_figheight()
-    fig.tight_layout(rect=(0, bottom, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_fit(meta_fit: dict[str, Any], path: Path) -> None:
-    """Model CDF vs empirical CDF of the test features (what KS measures), one panel per split."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = sorted(meta_fit)
-    cols = 4 if len(keys) > 4 else len(keys)
-    rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.6 * rows), squeeze=False)
-    for ax, key in zip(axes.flat, keys):
-        info = meta_fit[key]
-        samples = info.get("_hist")
-        if not samples:
-            ax.axis("off")
-            continue
-        edges, dens = np.asarray(samples["edges"]), np.asarray(samples["density"])
-        ax.stairs(dens, edges, fill=True, alpha=0.35, label="test features")
-        ax.plot(samples["x"], samples["model_density"], "r-", lw=1.2, label=f"model ({info['model'][0]})")
-        ax.set_yscale("log")
-        ax.set_title(f"{key}\nKS {info['fit_test']['ks']:.3f}, TV {info['fit_test']['tv']:.3f}", fontsize=9)
-        ax.set_xlabel("feature value (ReLU cuts: positive part)")
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(keys):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _histogram(model: FeatureModel, feats: np.ndarray) -> dict[str, list[float]]:
-    """Density of the test features (the zero mass of ReLU cuts left out) next to the model's density."""
-    y = feats.ravel().astype(np.float64)
-    body = y[y > 0] if model.activation in ("relu", "relu6") else y
-    hi = float(np.quantile(body, 0.9995))
-    lo = float(min(0.0, np.quantile(body, 0.0005)))
-    edges = np.linspace(lo, hi, 81)
-    if model.activation in ("relu", "relu6"):
-        edges[0] = 1e-9 * (hi - lo)  # leave the point mass at 0 out of the first bin
-    counts, _ = np.histogram(y, bins=edges)
-    density = counts / y.size / np.diff(edges)
-    xs = np.linspace(edges[0], hi, 400)
-    eps = (hi - lo) * 1e-4
-    model_density = (model.y_cdf(xs + eps, left=True) - model.y_cdf(xs - eps)) / (2 * eps)
-    return {"edges": edges.tolist(), "density": density.tolist(), "x": xs.tolist(), "model_density": model_density.tolist()}
 
 
 # --- main ------------------------------------------------------------------------------------------------

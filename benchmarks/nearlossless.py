@@ -32,7 +32,7 @@ from rich.table import Table
 
 from splitcodec.bitstream import canonical_config
 from splitcodec.codecs import available_codecs, get_codec
-from splitcodec.eval import prepare, run_meta, save_records
+from splitcodec.eval import Coded, code_samples, prepare, run_meta, save_records, score
 from splitcodec.eval.records import Record
 from splitcodec.tiling import dequantize, quantize
 
@@ -61,23 +61,6 @@ RECONSTRUCT = ("ref-resnet", "ref-darknet")
 console = Console(width=200)
 
 
-def code_all(codec, features: torch.Tensor, expected: torch.Tensor) -> dict[str, Any]:
-    """Encode and decode every sample alone; sizes, times (ms) and whether all decoded bit-exactly."""
-    sizes, enc, dec, exact = [], [], [], True
-    for i in range(len(features)):
-        x = features[i : i + 1]
-        t0 = time.perf_counter()
-        data = codec.encode(x, config="ref")
-        t1 = time.perf_counter()
-        y = codec.decode(data)
-        t2 = time.perf_counter()
-        sizes.append(len(data))
-        enc.append(1e3 * (t1 - t0))
-        dec.append(1e3 * (t2 - t1))
-        exact &= bool(torch.equal(y, expected[i : i + 1]))
-    return {"sizes": np.array(sizes), "enc": np.array(enc), "dec": np.array(dec), "exact": exact}
-
-
 def photo_dataset(per_photo: int) -> Any:
     """``per_photo`` crops of every test photo (spread over its ten crops), then 6 calibration crops at the
     end (``prepare`` calibrates on the tail of a Dataset instance and tests on the rest)."""
@@ -101,52 +84,52 @@ def bench_split(model: str, split: str, samples: int, codecs: list[tuple[str, di
     expected = torch.cat([torch.from_numpy(dequantize(*quantize(x[None].numpy(), BITS), BITS)) for x in feats])
     with torch.no_grad():
         out = torch.cat([ctx.tail(expected[i : i + ctx.batch_size]) for i in range(0, len(expected), ctx.batch_size)])
-    agreement = top1 = loss = None
-    if ctx.has_logits:
-        agreement = float((out.argmax(1) == ctx.ref_out.argmax(1)).float().mean() * 100)
-        if ctx.labels is not None:
-            top1 = float((out.argmax(1) == ctx.labels).float().mean() * 100)
-            loss = ctx.top1_ref - top1  # type: ignore[operator]
-    cosine = float(torch.nn.functional.cosine_similarity(out.flatten(1).double(), ctx.ref_out.flatten(1).double(), dim=1).mean())
+    scores = score(ctx, out)  # every codec here is lossless on the same codes: one score for all
     elements = int(feats[0].numel())
-    runs: dict[str, dict[str, Any]] = {}
+    activation = getattr(ctx.split_point, "activation", None)
+    runs: dict[str, Coded] = {}
     records = []
     for name, params in codecs:
         codec = get_codec(name, **params).fit(ctx.calib_features, activation=ctx.activation)
-        r = code_all(codec, feats, expected)
-        runs[name] = r
-        mean = float(r["sizes"].mean())
+        r = runs[name] = code_samples(codec, feats)
+        exact = bool(torch.equal(r.decoded, expected))
         records.append(
             Record(
                 model=ctx.model_name, split=ctx.split, codec=name, params=codec.params(), samples=len(feats),
-                bpe=8 * mean / elements, bytes_per_sample=mean, top1=top1, top1_ref=ctx.top1_ref, top1_loss=loss,
-                agreement=agreement, encode_ms=float(r["enc"].mean()), decode_ms=float(r["dec"].mean()),
-                bpp=8 * mean / ctx.input_pixels, cosine=cosine, elements=elements, header_bytes=16.0,
-                config_bytes=len(canonical_config(codec.get_config())),
-                extra={"bit_exact": r["exact"], "sizes": r["sizes"].tolist(), "activation": getattr(ctx.split_point, "activation", None)},
+                bpe=8 * r.mean_bytes / elements, bytes_per_sample=r.mean_bytes, encode_ms=float(np.mean(r.encode_ms)),
+                decode_ms=float(np.mean(r.decode_ms)), bpp=8 * r.mean_bytes / ctx.input_pixels, elements=elements,
+                header_bytes=float(np.mean(r.header_bytes)), config_bytes=len(canonical_config(codec.get_config())),
+                extra={"bit_exact": exact, "sizes": r.sizes, "activation": activation}, **scores,
             )
         )
-    ours = runs["nearlossless"]["sizes"]
-    summary: dict[str, Any] = {"model": ctx.model_name, "split": ctx.split, "shape": list(feats.shape[1:]), "samples": len(feats),
-                               "activation": getattr(ctx.split_point, "activation", None), "all_bit_exact": all(r["exact"] for r in runs.values())}
-    if "hevc" in runs:
-        h = runs["hevc"]
-        summary["bytes_vs_x265"] = float(ours.sum() / h["sizes"].sum())
-        summary["max_tensor_bytes_vs_x265"] = float((ours / h["sizes"]).max())
-        summary["encode_time_vs_x265"] = float(runs["nearlossless"]["enc"].sum() / h["enc"].sum())
-        summary["decode_time_vs_x265"] = float(runs["nearlossless"]["dec"].sum() / h["dec"].sum())
-    general = [g for g in GENERAL if g in runs]
-    if general:
-        best = np.min(np.stack([runs[g]["sizes"] for g in general]), axis=0)
-        summary["bytes_vs_best_general"] = float(ours.sum() / best.sum())
-        summary["max_tensor_bytes_vs_best_general"] = float((ours / best).max())
-        summary["tensors_won_vs_best_general"] = int((ours < best).sum())
-        summary["best_general_codec_counts"] = {g: int(c) for g, c in zip(general, np.bincount(np.argmin(np.stack([runs[g]["sizes"] for g in general]), axis=0), minlength=len(general)))}
-    for name, r in runs.items():
-        summary[f"bpe_{name}"] = float(8 * r["sizes"].mean() / elements)
+    summary = _summary(ctx, runs, records, elements, activation)
     for rec in records:
         rec.extra["summary"] = {k: summary[k] for k in ("bytes_vs_x265", "bytes_vs_best_general") if k in summary} if rec.codec == "nearlossless" else {}
     return records, summary
+
+
+def _summary(ctx: Any, runs: dict[str, Coded], records: list[Record], elements: int, activation: Any) -> dict[str, Any]:
+    """Per-split figures: nearlossless's bytes and times against x265 and the best general-purpose codec."""
+    sizes = {name: np.array(r.sizes) for name, r in runs.items()}
+    ours = sizes["nearlossless"]
+    summary: dict[str, Any] = {"model": ctx.model_name, "split": ctx.split, "shape": list(ctx.features.shape[1:]), "samples": len(ctx.features),
+                               "activation": activation, "all_bit_exact": all(r.extra["bit_exact"] for r in records)}
+    if "hevc" in runs:
+        h = runs["hevc"]
+        summary["bytes_vs_x265"] = float(ours.sum() / sizes["hevc"].sum())
+        summary["max_tensor_bytes_vs_x265"] = float((ours / sizes["hevc"]).max())
+        summary["encode_time_vs_x265"] = float(sum(runs["nearlossless"].encode_ms) / sum(h.encode_ms))
+        summary["decode_time_vs_x265"] = float(sum(runs["nearlossless"].decode_ms) / sum(h.decode_ms))
+    general = [g for g in GENERAL if g in runs]
+    if general:
+        best = np.min(np.stack([sizes[g] for g in general]), axis=0)
+        summary["bytes_vs_best_general"] = float(ours.sum() / best.sum())
+        summary["max_tensor_bytes_vs_best_general"] = float((ours / best).max())
+        summary["tensors_won_vs_best_general"] = int((ours < best).sum())
+        summary["best_general_codec_counts"] = {g: int(c) for g, c in zip(general, np.bincount(np.argmin(np.stack([sizes[g] for g in general]), axis=0), minlength=len(general)))}
+    for name, r in runs.items():
+        summary[f"bpe_{name}"] = float(8 * sizes[name].mean() / elements)
+    return summary
 
 
 def reconstruction(model: str, samples: int, grid_n: int, out_dir: Path) -> dict[str, Any]:
@@ -157,8 +140,8 @@ def reconstruction(model: str, samples: int, grid_n: int, out_dir: Path) -> dict
     ctx = prepare(model, None, samples=samples, calibration_samples=64)
     decoder = load_reconstructor(ctx.model_name, ctx.split)
     codec = get_codec("nearlossless", bits=BITS).fit(ctx.calib_features, activation=ctx.activation)
-    streams = [codec.encode(ctx.features[i : i + 1], config="ref") for i in range(len(ctx.features))]
-    coded = torch.cat([codec.decode(s) for s in streams])
+    r = code_samples(codec, ctx.features)
+    coded = r.decoded
     with torch.no_grad():
         raw_rec = torch.cat([to_uint8(decoder(ctx.features[i : i + 256])) for i in range(0, len(ctx.features), 256)])
         nl_rec = torch.cat([to_uint8(decoder(coded[i : i + 256])) for i in range(0, len(coded), 256)])
@@ -171,7 +154,7 @@ def reconstruction(model: str, samples: int, grid_n: int, out_dir: Path) -> dict
     return {
         "model": model, "split": ctx.split, "test_images": len(orig), "grid": path.name,
         "columns": ["original", "from uncompressed features", f"from nearlossless bits={BITS} features"],
-        "nearlossless_bpe": 8 * float(np.mean([len(s) for s in streams])) / ctx.features[0].numel(),
+        "nearlossless_bpe": 8 * r.mean_bytes / ctx.features[0].numel(),
         "psnr_uncompressed": psnr(orig, raw_rec), "ssim_uncompressed": ssim(orig, raw_rec),
         "psnr_nearlossless": psnr(orig, nl_rec), "ssim_nearlossless": ssim(orig, nl_rec),
         "decoder_params": sum(p.numel() for p in decoder.parameters()), "decoder_training": meta,
@@ -197,6 +180,31 @@ def plot(summaries: list[dict[str, Any]], codecs: list[str], path: Path) -> None
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def print_tables(summaries: list[dict[str, Any]], recon: list[dict[str, Any]], codecs: list[str]) -> None:
+    """The bytes/speed table per split, and the reconstruction table."""
+    t = Table(title=f"nearlossless vs lossless anchors on the same {BITS}-bit codes (bpe = bits per element, per sample, container included)")
+    for col in ["model", "split", "shape", "act", *[f"bpe {c}" for c in codecs], "vs x265", "max/tensor", "vs best(AV1,FFV1,JXL)", "won", "enc/x265", "dec/x265", "exact"]:
+        t.add_column(col, justify="left" if col in ("model", "split", "shape", "act") else "right")
+    for s in summaries:
+        t.add_row(
+            s["model"], s["split"], "×".join(map(str, s["shape"])), str(s["activation"]),
+            *[f"{s.get(f'bpe_{c}', float('nan')):.3f}" for c in codecs],
+            f"{s.get('bytes_vs_x265', float('nan')):.3f}", f"{s.get('max_tensor_bytes_vs_x265', float('nan')):.3f}",
+            f"{s.get('bytes_vs_best_general', float('nan')):.3f}", f"{s.get('tensors_won_vs_best_general', 0)}/{s['samples']}",
+            f"{s.get('encode_time_vs_x265', float('nan')):.2f}", f"{s.get('decode_time_vs_x265', float('nan')):.2f}",
+            "yes" if s["all_bit_exact"] else "NO",
+        )
+    console.print(t)
+    if recon:
+        rt = Table(title="input reconstruction on held-out test images")
+        for col in ("model", "split", "images", "PSNR raw", "SSIM raw", "PSNR nearlossless", "SSIM nearlossless", "bpe", "grid"):
+            rt.add_column(col)
+        for r in recon:
+            rt.add_row(r["model"], r["split"], str(r["test_images"]), f"{r['psnr_uncompressed']:.2f}", f"{r['ssim_uncompressed']:.4f}",
+                       f"{r['psnr_nearlossless']:.2f}", f"{r['ssim_nearlossless']:.4f}", f"{r['nearlossless_bpe']:.3f}", r["grid"])
+        console.print(rt)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,27 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # a missing decoder must not lose the byte figures
             console.print(f"[red]reconstruction for {model} failed: {exc}[/]")
 
-    t = Table(title=f"nearlossless vs lossless anchors on the same {BITS}-bit codes (bpe = bits per element, per sample, container included)")
-    for col in ["model", "split", "shape", "act", *[f"bpe {c}" for c, _ in codecs], "vs x265", "max/tensor", "vs best(AV1,FFV1,JXL)", "won", "enc/x265", "dec/x265", "exact"]:
-        t.add_column(col, justify="left" if col in ("model", "split", "shape", "act") else "right")
-    for s in summaries:
-        t.add_row(
-            s["model"], s["split"], "×".join(map(str, s["shape"])), str(s["activation"]),
-            *[f"{s.get(f'bpe_{c}', float('nan')):.3f}" for c, _ in codecs],
-            f"{s.get('bytes_vs_x265', float('nan')):.3f}", f"{s.get('max_tensor_bytes_vs_x265', float('nan')):.3f}",
-            f"{s.get('bytes_vs_best_general', float('nan')):.3f}", f"{s.get('tensors_won_vs_best_general', 0)}/{s['samples']}",
-            f"{s.get('encode_time_vs_x265', float('nan')):.2f}", f"{s.get('decode_time_vs_x265', float('nan')):.2f}",
-            "yes" if s["all_bit_exact"] else "NO",
-        )
-    console.print(t)
-    if recon:
-        rt = Table(title="input reconstruction on held-out test images")
-        for col in ("model", "split", "images", "PSNR raw", "SSIM raw", "PSNR nearlossless", "SSIM nearlossless", "bpe", "grid"):
-            rt.add_column(col)
-        for r in recon:
-            rt.add_row(r["model"], r["split"], str(r["test_images"]), f"{r['psnr_uncompressed']:.2f}", f"{r['ssim_uncompressed']:.4f}",
-                       f"{r['psnr_nearlossless']:.2f}", f"{r['ssim_nearlossless']:.4f}", f"{r['nearlossless_bpe']:.3f}", r["grid"])
-        console.print(rt)
+    print_tables(summaries, recon, [c for c, _ in codecs])
     meta = run_meta(command="benchmarks/nearlossless.py", bits=BITS, samples=args.samples, photo_samples=args.photo_samples,
                     summaries=summaries, reconstruction=recon)
     json_path, csv_path = save_records(records, args.out, meta)

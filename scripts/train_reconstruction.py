@@ -24,17 +24,13 @@ import torch.nn.functional as F
 from splitcodec.data import load_dataset
 from splitcodec.models import load
 from splitcodec.reconstruct import FeatureDecoder, load_reconstructor, psnr, save_reconstructor, to_uint8, weights_path
-from splitcodec.split import split as split_model
+from splitcodec.pipeline import cut
+from splitcodec.tiling import dequantize, quantize
 
 
 def quantize_features(x: torch.Tensor, bits: int = 8) -> torch.Tensor:
     """Per-sample min–max quantization to ``bits`` and back (the near-lossless codec's only loss)."""
-    flat = x.flatten(1)
-    lo = flat.min(1).values.view(-1, *[1] * (x.ndim - 1))
-    hi = flat.max(1).values.view(-1, *[1] * (x.ndim - 1))
-    top = (1 << bits) - 1
-    scale = (hi - lo).clamp_min(1e-12) / top
-    return lo + torch.round((x - lo) / scale).clamp(0, top) * scale
+    return torch.stack([torch.from_numpy(dequantize(*quantize(s.numpy(), bits), bits)) for s in x])
 
 
 @torch.no_grad()
@@ -54,7 +50,7 @@ def weights_sha256(name: str | None) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--split", default=None, help="split point (default: the model's default split)")
@@ -68,39 +64,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--init", type=Path, default=None, help="continue from these decoder weights (fresh schedule)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    model = load(args.model)
-    cfg = model.splitcodec_cfg
-    split = args.split or cfg.default_split
-    train = load_dataset(cfg.dataset, "train").subset(args.train_samples)
-    val = load_dataset(cfg.dataset, "calibration").subset(args.val_samples)
-    head, _ = split_model(model, at=split, example_input=train.images[:1])
-    head.eval()
-    t0 = time.perf_counter()
-    feats = head_features(head, train.images).to(torch.float16)
-    val_feats = head_features(head, val.images)
-    print(f"{args.model}@{split}: features {tuple(feats.shape[1:])} of {len(feats)} images in {time.perf_counter() - t0:.0f} s")
-    targets = train.raw
-    previous: dict = {}
-    if args.init is not None:
-        decoder = load_reconstructor(args.model, split, path=args.init)
-        previous = decoder.meta  # type: ignore[attr-defined]
-        if previous.get("model_weights_sha256") not in (None, weights_sha256(cfg.weights)):
-            raise SystemExit(f"{args.init} was trained on other {args.model} weights")
-    else:
+
+def build_decoder(args: argparse.Namespace, cfg, split: str, feats: torch.Tensor, targets: torch.Tensor) -> tuple[FeatureDecoder, dict]:
+    """A fresh decoder, or the one in ``--init`` (and its training provenance) to continue."""
+    if args.init is None:
         decoder = FeatureDecoder(tuple(feats.shape[1:]), tuple(targets.shape[1:]), width=args.width)
         decoder.set_feature_stats(feats[:4000].float())
-    print(f"decoder: {sum(p.numel() for p in decoder.parameters()):,} parameters")
+        return decoder, {}
+    decoder = load_reconstructor(args.model, split, path=args.init)
+    previous = decoder.meta  # type: ignore[attr-defined]
+    if previous.get("model_weights_sha256") not in (None, weights_sha256(cfg.weights)):
+        raise SystemExit(f"{args.init} was trained on other {args.model} weights")
+    return decoder, previous
 
+
+def train(decoder: FeatureDecoder, feats: torch.Tensor, targets: torch.Tensor, val, val_feats: torch.Tensor,
+          args: argparse.Namespace) -> tuple[float, float, float]:
+    """Train with MSE, half the batches on 8-bit features; returns (epochs, last val PSNR, seconds)."""
     steps_per_epoch = math.ceil(len(feats) / args.batch)
     total = steps_per_epoch * args.epochs
     budget = args.minutes * 60
     opt = torch.optim.AdamW(decoder.parameters(), lr=args.lr, weight_decay=1e-4)
     start = time.perf_counter()
-    step, progress, epochs_done = 0, 0.0, 0.0
+    step, progress, epochs_done, val_psnr = 0, 0.0, 0.0, float("nan")
     while progress < 1.0:
         decoder.train()
         perm = torch.randperm(len(feats))
@@ -116,14 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             x = feats[idx].float()
             if step % 2:
                 x = quantize_features(x)
-            y = targets[idx].float() / 255
-            loss = F.mse_loss(decoder(x), y)
+            loss = F.mse_loss(decoder(x), targets[idx].float() / 255)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            step += 1
-            seen += 1
-            loss_sum += loss.item()
+            step, seen, loss_sum = step + 1, seen + 1, loss_sum + loss.item()
         epochs_done = step / steps_per_epoch
         decoder.eval()
         with torch.no_grad():
@@ -134,6 +119,26 @@ def main(argv: list[str] | None = None) -> int:
             f"(8-bit features {val_psnr_q:.2f} dB)  {time.perf_counter() - start:.0f} s",
             flush=True,
         )
+    return epochs_done, val_psnr, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    model = load(args.model)
+    cfg = model.splitcodec_cfg
+    split = args.split or cfg.default_split
+    train_set = load_dataset(cfg.dataset, "train").subset(args.train_samples)
+    val = load_dataset(cfg.dataset, "calibration").subset(args.val_samples)
+    head = cut(model, split, example_input=train_set.images[:1]).head.eval()
+    t0 = time.perf_counter()
+    feats = head_features(head, train_set.images).to(torch.float16)
+    val_feats = head_features(head, val.images)
+    print(f"{args.model}@{split}: features {tuple(feats.shape[1:])} of {len(feats)} images in {time.perf_counter() - t0:.0f} s")
+    decoder, previous = build_decoder(args, cfg, split, feats, train_set.raw)
+    print(f"decoder: {sum(p.numel() for p in decoder.parameters()):,} parameters")
+    epochs_done, val_psnr, seconds = train(decoder, feats, train_set.raw, val, val_feats, args)
     out = args.out or weights_path(args.model, split)
     save_reconstructor(
         decoder,
@@ -143,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset=cfg.dataset,
         train_samples=len(feats),
         epochs=round(epochs_done + previous.get("epochs", 0), 2),
-        minutes=round((time.perf_counter() - start) / 60 + previous.get("minutes", 0), 1),
+        minutes=round(seconds / 60 + previous.get("minutes", 0), 1),
         runs=previous.get("runs", 1 if previous else 0) + 1,
         val_psnr=round(val_psnr, 2),
         model_weights_sha256=weights_sha256(cfg.weights),

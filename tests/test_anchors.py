@@ -85,6 +85,7 @@ def test_lossy_rate_control(codec_id, key, values):
     assert errors[0] < errors[1] < errors[2], errors
 
 
+@pytest.mark.x265
 def test_x265_stream_has_no_info_sei():
     """x265's informational SEI (version + full option string, ~2 KB) is not coded data: it is off."""
     need("hevc")
@@ -133,6 +134,7 @@ def test_garbage_and_mismatched_payloads_are_bitstream_errors(codec_id):
         codec.decode_array(payload[:5], x.shape)
 
 
+@pytest.mark.x265
 def test_missing_binaries_raise_dependency_errors_naming_the_package(monkeypatch):
     need("hevc")
     data = get_codec("hevc").encode(features())

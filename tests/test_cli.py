@@ -20,7 +20,7 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch):
     """Tables are checked by content: render them wide enough not to wrap names."""
-    monkeypatch.setattr(cli, "console", Console(width=250))
+    monkeypatch.setattr(cli.common, "console", Console(width=250))
 
 
 def run(*args: str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -59,9 +60,17 @@ def test_records_have_the_contract_fields_and_honest_rates(ctx):
     assert u2.config_bytes > 0
 
 
+def _hashes(raw: torch.Tensor) -> set[bytes]:
+    return {hashlib.sha256(img.numpy().tobytes()).digest() for img in raw}
+
+
 def test_no_overlap_between_calibration_and_test(ctx):
-    assert len(ctx.dataset) + len(ctx.calibration) == 48
-    assert not torch.equal(ctx.dataset.raw[-1], ctx.calibration.raw[0]) or len(ctx.calibration) == 0
+    """prepare() on a Dataset instance splits it: every image lands in exactly one of the two sets."""
+    full = _hashes(tiny_dataset(tiny_model()).raw)
+    test, calib = _hashes(ctx.dataset.raw), _hashes(ctx.calibration.raw)
+    assert len(full) == 48 and len(test) == len(ctx.dataset) == 40 and len(calib) == len(ctx.calibration) == 8
+    assert not test & calib
+    assert test | calib == full
 
 
 def test_records_roundtrip_through_json_and_csv(ctx, tmp_path):
@@ -95,3 +104,24 @@ def test_bd_rate_and_accuracy_on_known_curves():
 def test_model_without_dataset_is_a_clear_error():
     with pytest.raises(SplitcodecError, match="dataset"):
         prepare(tiny_model(), "x")
+
+
+def test_code_samples_codes_each_sample_alone_and_score_compares_with_the_uncut_model(ctx):
+    from splitcodec.bitstream import unpack
+    from splitcodec.codecs import get_codec
+    from splitcodec.eval import code_samples, score
+
+    codec = get_codec("uniform", bits=4).fit(ctx.calib_features)
+    seen = []
+    coded = code_samples(codec, ctx.features[:5], progress=lambda desc, done, total: seen.append((done, total)))
+    assert seen == [(i, 5) for i in range(1, 6)]
+    streams = [codec.encode(ctx.features[i : i + 1], config="ref") for i in range(5)]
+    assert coded.sizes == [len(s) for s in streams] and coded.mean_bytes == sum(coded.sizes) / 5
+    assert coded.header_bytes == [unpack(s).header_bytes for s in streams]
+    assert len(coded.encode_ms) == len(coded.decode_ms) == 5 and min(coded.encode_ms) > 0
+    assert torch.equal(coded.decoded, torch.cat([codec.decode(s) for s in streams]))
+    same = score(ctx, ctx.ref_out)
+    assert same["top1"] == same["top1_ref"] == 100.0 and same["top1_loss"] == 0.0 and same["agreement"] == 100.0
+    assert same["cosine"] == pytest.approx(1.0)
+    worse = score(ctx, -ctx.ref_out)
+    assert worse["agreement"] < 100.0 and worse["top1_loss"] > 0 and worse["cosine"] == pytest.approx(-1.0)

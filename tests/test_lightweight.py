@@ -77,6 +77,7 @@ def test_relu_zeros_stay_exactly_zero_and_rate_falls_with_lambda():
     assert errors[0] < errors[1] < errors[2]
 
 
+@pytest.mark.slow
 def test_leaky_relu_slope_comes_from_the_activation():
     calib = leaky_features(64)
     codec = get_codec("lightweight", lam=0.003).fit(calib, activation=Activation("leaky_relu", 0.1))
@@ -216,4 +217,6 @@ def test_cli_fit_model_reports_the_fit(tmp_path, capsys):
     assert main(["fit-model", str(tmp_path / "calib.pt"), "--test", str(tmp_path / "test.pt"), "--lam", "0.1"]) == 0
     out = capsys.readouterr().out
     assert "relu" in out and "KS" in out and "held-out" in out and "index entropy" in out
+    assert main(["fit-model", str(tmp_path / "calib.pt"), "--activation", "leaky_relu", "--slope", "0.2"]) == 0
+    assert "leaky_relu (slope 0.2)" in capsys.readouterr().out
     assert main(["fit-model"]) == 2

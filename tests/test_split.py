@@ -17,6 +17,8 @@ from splitcodec.split import SplitPoint, list_split_points, split
 
 TORCHVISION = ["resnet50", "mobilenet_v2", "squeezenet1_1"]
 OURS = ["ref-resnet", "ref-darknet", "mobilenetv2-imagenet"]
+#: ImageNet-sized graphs: several seconds per test each
+SLOW = {"mobilenetv2-imagenet", *TORCHVISION}
 
 
 def _load_ours(name: str) -> nn.Module:
@@ -28,7 +30,7 @@ def _load_ours(name: str) -> nn.Module:
         return model.eval()
 
 
-@pytest.fixture(scope="module", params=OURS + TORCHVISION)
+@pytest.fixture(scope="module", params=[pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in OURS + TORCHVISION])
 def case(request: pytest.FixtureRequest) -> tuple[str, nn.Module, torch.Tensor]:
     name = request.param
     torch.manual_seed(0)
@@ -90,6 +92,7 @@ def test_ref_resnet_split_points() -> None:
     assert layer2.aliases == ("layer2.1", "layer2.1.relu2", "layer2_1_relu2") and layer2.numel == 6272
 
 
+@pytest.mark.slow
 def test_default_split_activations() -> None:
     x = torch.zeros(1, 1, 28, 28)
     resnet = _load_ours("ref-resnet")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,10 @@ __all__ = [
     "psnr",
     "ssim",
     "image_grid",
+    "save_png",
+    "Reconstructions",
+    "reconstruct_images",
+    "reconstruct_streams",
 ]
 
 WEIGHTS_DIR = Path(__file__).parent / "models" / "weights"
@@ -193,3 +198,73 @@ def image_grid(columns: list[torch.Tensor], *, scale: int = 1, pad: int = 2) -> 
             y, x = pad + i * (hs + pad), pad + j * (ws + pad)
             grid[y : y + hs, x : x + ws] = arr[i]
     return grid
+
+
+def save_png(image: torch.Tensor, path: Path) -> None:
+    """Write one uint8 C×H×W image (1 or 3 channels) as a PNG."""
+    from PIL import Image
+
+    arr = image.numpy().transpose(1, 2, 0)
+    Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(path)
+
+
+@dataclass
+class Reconstructions:
+    """Test images and their reconstructions: ``columns`` maps a label to uint8 N×C×H×W images, the first
+    being ``"original"``; ``bpe`` maps each reconstructed column's label to the feature rate it came from."""
+
+    model: str
+    split: str
+    columns: dict[str, torch.Tensor] = field(default_factory=dict)
+    bpe: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def original(self) -> torch.Tensor:
+        return self.columns["original"]
+
+
+def reconstruct_images(
+    model: str,
+    split: str | None = None,
+    codec: str | None = "nearlossless:bits=8",
+    *,
+    samples: int = 16,
+    weights: Path | str | None = None,
+) -> Reconstructions:
+    """Reconstruct ``samples`` test images of ``model`` from its features at ``split``, uncompressed and
+    (unless ``codec`` is None) after coding each sample alone with the one setting ``codec`` names."""
+    from splitcodec.eval import code_samples, prepare
+    from splitcodec.pipeline import codec_from_spec
+
+    c = None if codec is None else codec_from_spec(codec)  # a bad spec fails before the slow part
+    ctx = prepare(model, split, samples=samples, calibration_samples=64)
+    decoder = load_reconstructor(ctx.model_name, ctx.split, path=weights)
+    out = Reconstructions(ctx.model_name, ctx.split, {"original": ctx.dataset.raw})
+    with torch.no_grad():
+        out.columns["uncompressed features"] = to_uint8(decoder(ctx.features))
+    out.bpe["uncompressed features"] = 32.0
+    if c is not None:
+        c.fit(ctx.calib_features, activation=ctx.activation)
+        coded = code_samples(c, ctx.features)
+        label = f"{c.codec_id} features"
+        with torch.no_grad():
+            out.columns[label] = to_uint8(decoder(coded.decoded.float()))
+        out.bpe[label] = 8 * sum(coded.sizes) / ctx.features.numel()
+    return out
+
+
+def reconstruct_streams(
+    model: str, split: str | None, streams: list[bytes], *, weights: Path | str | None = None
+) -> list[torch.Tensor]:
+    """Decode each feature bitstream (inline config) and reconstruct its images: uint8 N×C×H×W per stream."""
+    from splitcodec.codecs import decode
+
+    decoder = load_reconstructor(model, split, path=weights)
+    out = []
+    for data in streams:
+        features = decode(data).float()
+        if features.ndim == len(decoder.feature_shape):
+            features = features[None]
+        with torch.no_grad():
+            out.append(to_uint8(decoder(features)))
+    return out

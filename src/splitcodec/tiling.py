@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from splitcodec import minmax
 from splitcodec.errors import BitstreamError, CodecError
 
 __all__ = ["grid", "mosaic_shape", "quantize", "dequantize", "tile", "untile", "padded_size", "pad", "crop"]
@@ -46,27 +47,15 @@ def mosaic_shape(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def quantize(x: np.ndarray, bits: int) -> tuple[np.ndarray, float, float]:
-    """Per-tensor min–max quantization to ``bits`` (1..16): returns ``(uint16 codes, lo, hi)``."""
-    if not 1 <= bits <= 16:
-        raise CodecError(f"bits must be in 1..16, got {bits}")
-    x = np.asarray(x, dtype=np.float32)
-    if x.size == 0:
-        return np.zeros(x.shape, dtype=np.uint16), 0.0, 0.0
-    lo, hi = np.float32(x.min()), np.float32(x.max())
-    top = np.float32((1 << bits) - 1)
-    if hi > lo:
-        q = np.rint((x - lo) / (hi - lo) * top)
-        q = np.clip(q, 0, top).astype(np.uint16)
-    else:
-        q = np.zeros(x.shape, dtype=np.uint16)
-    return q, float(lo), float(hi)
+    """Per-tensor min–max quantization to ``bits`` (1..16): returns ``(uint16 codes, lo, hi)``.
+
+    :func:`splitcodec.minmax.quantize` with the mosaic path's ``formula="scale"``.
+    """
+    return minmax.quantize(x, bits, formula="scale")
 
 
-def dequantize(q: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray:
-    """Inverse of :func:`quantize` (up to the quantization error)."""
-    top = np.float32((1 << bits) - 1)
-    scale = (np.float32(hi) - np.float32(lo)) / top
-    return (np.float32(lo) + q.astype(np.float32) * scale).astype(np.float32)
+#: Inverse of :func:`quantize` (up to the quantization error).
+dequantize = minmax.dequantize
 
 
 def tile(q: np.ndarray) -> np.ndarray:

@@ -15,7 +15,6 @@ codes in ``0 .. 2**bits - 1``.
 
 from __future__ import annotations
 
-import struct
 from abc import abstractmethod
 from typing import ClassVar
 
@@ -23,11 +22,10 @@ import numpy as np
 
 from splitcodec.codecs.base import Codec
 from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.minmax import RANGE_BYTES, pack_range, read_range
 from splitcodec.tiling import dequantize, mosaic_shape, quantize, tile, untile
 
 __all__ = ["MosaicCodec", "check_int"]
-
-_RANGE = struct.Struct("<ff")
 
 
 def check_int(codec_id: str, name: str, value: object, lo: int, hi: int) -> int:
@@ -63,7 +61,7 @@ class MosaicCodec(Codec):
         if x.ndim < 2:
             raise CodecError(f"{self.codec_id}: tiling needs a tensor of at least 2 dimensions, got shape {x.shape}")
         q, lo, hi = quantize(x, self.bits)
-        out = _RANGE.pack(lo, hi)
+        out = pack_range(lo, hi)
         if q.size == 0:
             return out
         return out + self.encode_mosaic(tile(q))
@@ -71,17 +69,13 @@ class MosaicCodec(Codec):
     def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
         if len(shape) < 2:
             raise BitstreamError(f"{self.codec_id}: cannot untile into shape {shape}")
-        if len(payload) < _RANGE.size:
-            raise BitstreamError(f"{self.codec_id}: payload of {len(payload)} bytes is shorter than its range header")
-        lo, hi = _RANGE.unpack_from(payload)
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-            raise BitstreamError(f"{self.codec_id}: invalid value range [{lo}, {hi}] in payload")
+        lo, hi, pos = read_range(payload, self.codec_id)
         size = mosaic_shape(shape)
         if size[0] * size[1] == 0:
-            if len(payload) != _RANGE.size:
-                raise BitstreamError(f"{self.codec_id}: {len(payload) - _RANGE.size} stray bytes after an empty tensor")
+            if len(payload) != RANGE_BYTES:
+                raise BitstreamError(f"{self.codec_id}: {len(payload) - RANGE_BYTES} stray bytes after an empty tensor")
             return np.zeros(shape, dtype=np.float32)
-        frame = np.asarray(self.decode_mosaic(payload[_RANGE.size :], size))
+        frame = np.asarray(self.decode_mosaic(payload[pos:], size))
         if frame.shape != size:
             raise BitstreamError(f"{self.codec_id}: picture decodes to {frame.shape}, expected mosaic {size}")
         q = np.clip(frame, 0, self.top).astype(np.uint16)

@@ -16,7 +16,6 @@ True
 
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +25,7 @@ from splitcodec.codecs.base import Codec, as_array
 from splitcodec.codecs.registry import register_codec
 from splitcodec.entropy import decode_symbols, encode_symbols, quantize_pmf, read_counts, write_counts
 from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.minmax import dequantize, pack_range, quantize, read_range
 
 if TYPE_CHECKING:
     from splitcodec.split import Activation
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["Uniform"]
 
 MAX_BITS = 12
-_RANGE = struct.Struct("<ff")
 
 
 def _precision(bits: int) -> int:
@@ -60,20 +59,8 @@ class Uniform(Codec):
 
     # --- quantizer ---------------------------------------------------------------------------------
     def _quantize(self, x: np.ndarray) -> tuple[np.ndarray, float, float]:
-        if x.size == 0:
-            return np.zeros(x.shape, dtype=np.int32), 0.0, 0.0
-        lo, hi = np.float32(x.min()), np.float32(x.max())
-        step = (hi - lo) / np.float32(self.levels - 1)
-        if step > 0:
-            q = np.rint((x - lo) / step)
-            q = np.clip(q, 0, self.levels - 1).astype(np.int32)
-        else:
-            q = np.zeros(x.shape, dtype=np.int32)
-        return q, float(lo), float(hi)
-
-    def _dequantize(self, q: np.ndarray, lo: float, hi: float) -> np.ndarray:
-        step = (np.float32(hi) - np.float32(lo)) / np.float32(self.levels - 1)
-        return (np.float32(lo) + q.astype(np.float32) * step).astype(np.float32)
+        q, lo, hi = quantize(x, self.bits, formula="step")  # uniform's own rounding: see splitcodec.minmax
+        return q.astype(np.int32), lo, hi
 
     # --- fitted state ------------------------------------------------------------------------------
     def fit(self, features: torch.Tensor | np.ndarray, activation: Activation | None = None) -> "Uniform":
@@ -102,7 +89,7 @@ class Uniform(Codec):
     # --- coding ------------------------------------------------------------------------------------
     def encode_array(self, x: np.ndarray) -> bytes:
         q, lo, hi = self._quantize(x)
-        out = bytearray(_RANGE.pack(lo, hi))
+        out = bytearray(pack_range(lo, hi))
         counts = self._counts
         if counts is None:
             counts = quantize_pmf(np.bincount(q.ravel(), minlength=self.levels), _precision(self.bits))
@@ -111,12 +98,7 @@ class Uniform(Codec):
         return bytes(out)
 
     def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
-        if len(payload) < _RANGE.size:
-            raise BitstreamError(f"uniform: payload of {len(payload)} bytes is shorter than its range header")
-        lo, hi = _RANGE.unpack_from(payload)
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-            raise BitstreamError(f"uniform: invalid value range [{lo}, {hi}] in payload")
-        pos = _RANGE.size
+        lo, hi, pos = read_range(payload, self.codec_id)
         counts = self._counts
         if counts is None:
             counts, pos = read_counts(payload, pos, max_symbols=self.levels)
@@ -124,4 +106,4 @@ class Uniform(Codec):
                 raise BitstreamError(f"uniform: table has {len(counts)} symbols, expected {self.levels}")
         numel = int(np.prod(shape, dtype=np.int64))
         q = decode_symbols(payload[pos:], counts, numel)
-        return self._dequantize(q, lo, hi).reshape(shape)
+        return dequantize(q, lo, hi, self.bits).reshape(shape)

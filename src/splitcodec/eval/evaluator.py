@@ -9,7 +9,7 @@ the whole model on the decoded picture (the "just send the picture" anchor); the
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -22,7 +22,7 @@ from splitcodec.codecs.registry import get_codec, parse_codec_spec
 from splitcodec.errors import SplitcodecError
 from splitcodec.eval.records import Record
 
-__all__ = ["EvalContext", "prepare", "evaluate_codec", "evaluate", "settings_from_specs"]
+__all__ = ["Coded", "EvalContext", "prepare", "code_samples", "score", "evaluate_codec", "evaluate", "settings_from_specs"]
 
 Setting = tuple[str, dict[str, Any]]
 ProgressFn = Callable[[str, int, int], None]  # (description, done, total)
@@ -85,8 +85,7 @@ def prepare(
     """Load model and data, cut the model, and compute head features and reference outputs once."""
     from splitcodec.data import load_dataset
     from splitcodec.models import load
-    from splitcodec.split import list_split_points
-    from splitcodec.split import split as split_model
+    from splitcodec.pipeline import cut
 
     if isinstance(model, str):
         model_name = model_name or model
@@ -111,20 +110,17 @@ def prepare(
         if cfg is None or cfg.default_split is None:
             raise SplitcodecError(f"model {model_name!r} has no default split; pass split=")
         split = cfg.default_split
-    head, tail = split_model(model, at=split, example_input=test.images[:1])
-    point = next(
-        (p for p in list_split_points(model, test.images[:1]) if split == p.name or split in p.aliases), None
-    )
-    features = _batched(head, test.images, batch_size)
-    calib_features = _batched(head, calib.images, batch_size)
+    c = cut(model, split, example_input=test.images[:1])
+    features = _batched(c.head, test.images, batch_size)
+    calib_features = _batched(c.head, calib.images, batch_size)
     ref_out = _batched(model, test.images, batch_size)
     has_logits = (cfg.num_classes is not None) if cfg is not None else ref_out.ndim == 2
     return EvalContext(
         model_name=model_name,
         split=split,
         model=model,
-        head=head,
-        tail=tail,
+        head=c.head,
+        tail=c.tail,
         dataset=test,
         calibration=calib,
         features=features,
@@ -132,7 +128,7 @@ def prepare(
         ref_out=ref_out,
         has_logits=has_logits,
         batch_size=batch_size,
-        split_point=point,
+        split_point=c.point,
     )
 
 
@@ -148,32 +144,73 @@ def _tail_subset(dataset: Any, n: int) -> Any:
     )
 
 
-def _code_all(codec: Codec, inputs: torch.Tensor, progress: ProgressFn | None, desc: str) -> tuple[torch.Tensor, list[int], list[int], float, float]:
-    """Encode and decode each sample alone; returns decoded tensor, stream sizes, header sizes, ms/sample."""
-    decoded, sizes, headers = [], [], []
-    t_enc = t_dec = 0.0
+@dataclass
+class Coded:
+    """What :func:`code_samples` measured: the decoded samples and, per sample, stream and header bytes and
+    encode/decode milliseconds."""
+
+    decoded: torch.Tensor
+    sizes: list[int] = field(default_factory=list)
+    header_bytes: list[int] = field(default_factory=list)
+    encode_ms: list[float] = field(default_factory=list)
+    decode_ms: list[float] = field(default_factory=list)
+
+    @property
+    def mean_bytes(self) -> float:
+        return float(np.mean(self.sizes)) if self.sizes else 0.0
+
+
+def code_samples(
+    codec: Codec, inputs: torch.Tensor, *, progress: ProgressFn | None = None, desc: str = ""
+) -> Coded:
+    """Encode and decode each sample of ``inputs`` alone (config by reference), timing both."""
+    decoded, out = [], Coded(decoded=inputs[:0])
     n = len(inputs)
     for i in range(n):
-        x = inputs[i : i + 1]
         t0 = time.perf_counter()
-        data = codec.encode(x, config="ref")
+        data = codec.encode(inputs[i : i + 1], config="ref")
         t1 = time.perf_counter()
-        y = codec.decode(data)
+        decoded.append(codec.decode(data))
         t2 = time.perf_counter()
-        t_enc += t1 - t0
-        t_dec += t2 - t1
-        sizes.append(len(data))
-        headers.append(unpack(data).header_bytes)
-        decoded.append(y)
+        out.sizes.append(len(data))
+        out.header_bytes.append(unpack(data).header_bytes)
+        out.encode_ms.append(1e3 * (t1 - t0))
+        out.decode_ms.append(1e3 * (t2 - t1))
         if progress is not None:
             progress(desc, i + 1, n)
-    return torch.cat(decoded), sizes, headers, 1e3 * t_enc / max(n, 1), 1e3 * t_dec / max(n, 1)
+    if decoded:
+        out.decoded = torch.cat(decoded)
+    return out
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     a = a.flatten(1).double()
     b = b.flatten(1).double()
     return float(torch.nn.functional.cosine_similarity(a, b, dim=1, eps=1e-12).mean())
+
+
+def score(ctx: EvalContext, out: torch.Tensor) -> dict[str, float | None]:
+    """Score model outputs ``out`` on the test samples against the labels and the uncut model's outputs.
+
+    Returns the :class:`Record` fields ``top1``, ``top1_ref``, ``top1_loss``, ``agreement`` (None where the
+    model has no logits or the data no labels) and ``cosine``.  The task is classification top-1.
+    """
+    top1 = top1_ref = loss = agreement = None
+    if ctx.has_logits:
+        agreement = float((out.argmax(1) == ctx.ref_out.argmax(1)).float().mean() * 100)
+        if ctx.labels is not None:
+            top1 = float((out.argmax(1) == ctx.labels).float().mean() * 100)
+            top1_ref = ctx.top1_ref
+            loss = top1_ref - top1  # type: ignore[operator]
+    return {"top1": top1, "top1_ref": top1_ref, "top1_loss": loss, "agreement": agreement, "cosine": _cosine(out, ctx.ref_out)}
+
+
+@torch.no_grad()
+def _outputs(ctx: EvalContext, decoded: torch.Tensor, image_domain: bool) -> torch.Tensor:
+    if image_domain:
+        pixels = decoded.round().clamp(0, 255).to(torch.uint8)
+        return _batched(ctx.model, ctx.dataset.normalize(pixels), ctx.batch_size)
+    return _batched(ctx.tail, decoded.to(ctx.features.dtype), ctx.batch_size)
 
 
 def evaluate_codec(
@@ -190,24 +227,10 @@ def evaluate_codec(
     else:
         inputs = ctx.features
         codec.fit(ctx.calib_features, activation=ctx.activation)
-    desc = f"{codec.codec_id} {_fmt_params(codec)}"
-    decoded, sizes, headers, enc_ms, dec_ms = _code_all(codec, inputs, progress, desc)
-    with torch.no_grad():
-        if image_domain:
-            pixels = decoded.round().clamp(0, 255).to(torch.uint8)
-            out = _batched(ctx.model, ctx.dataset.normalize(pixels), ctx.batch_size)
-        else:
-            out = _batched(ctx.tail, decoded.to(ctx.features.dtype), ctx.batch_size)
+    coded = code_samples(codec, inputs, progress=progress, desc=f"{codec.codec_id} {_fmt_params(codec)}")
     n = len(inputs)
     elements = int(inputs[0].numel()) if n else 0
-    mean_bytes = float(np.mean(sizes)) if sizes else 0.0
-    top1 = top1_ref = loss = agreement = None
-    if ctx.has_logits:
-        agreement = float((out.argmax(1) == ctx.ref_out.argmax(1)).float().mean() * 100)
-        if ctx.labels is not None:
-            top1 = float((out.argmax(1) == ctx.labels).float().mean() * 100)
-            top1_ref = ctx.top1_ref
-            loss = top1_ref - top1  # type: ignore[operator]
+    mean_bytes = coded.mean_bytes
     return Record(
         model=ctx.model_name,
         split="input" if image_domain else ctx.split,
@@ -216,17 +239,13 @@ def evaluate_codec(
         samples=n,
         bpe=mean_bytes * 8 / elements if elements else 0.0,
         bytes_per_sample=mean_bytes,
-        top1=top1,
-        top1_ref=top1_ref,
-        top1_loss=loss,
-        agreement=agreement,
-        encode_ms=enc_ms,
-        decode_ms=dec_ms,
+        encode_ms=float(np.mean(coded.encode_ms)) if n else 0.0,
+        decode_ms=float(np.mean(coded.decode_ms)) if n else 0.0,
         bpp=mean_bytes * 8 / ctx.input_pixels,
-        cosine=_cosine(out, ctx.ref_out),
         elements=elements,
-        header_bytes=float(np.mean(headers)) if headers else 0.0,
+        header_bytes=float(np.mean(coded.header_bytes)) if n else 0.0,
         config_bytes=len(canonical_config(codec.get_config())),
+        **score(ctx, _outputs(ctx, coded.decoded, image_domain)),
     )
 
 

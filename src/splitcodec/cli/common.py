@@ -1,0 +1,98 @@
+"""What every command module shares: the typer app, the consoles, error exit, number format, tensor files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from splitcodec.errors import SplitcodecError
+
+__all__ = ["app", "console", "err_console", "fail", "fmt", "load_tensor", "save_tensor", "progress_bar", "records_table"]
+
+app = typer.Typer(
+    name="splitcodec",
+    help="Compress the intermediate features of a split neural network, and measure what it costs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Off a terminal (pipes, CI logs) rich would wrap tables at 80 columns: render them wide instead.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True)
+
+
+def fail(exc: Exception) -> NoReturn:
+    """Print ``exc`` as an error and exit with status 2."""
+    err_console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    """A table cell: floats to ``digits`` decimals, None as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def load_tensor(path: Path):
+    """Read a tensor from ``.pt`` (torch.save of a tensor) or ``.npy``."""
+    import numpy as np
+    import torch
+
+    try:
+        if path.suffix == ".npy":
+            return torch.from_numpy(np.load(path, allow_pickle=False))
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise SplitcodecError(f"cannot read a tensor from {path}: {exc}") from exc
+    if not isinstance(obj, torch.Tensor):
+        raise SplitcodecError(f"{path} holds a {type(obj).__name__}, not a tensor")
+    return obj
+
+
+def save_tensor(tensor, path: Path) -> None:
+    """Write a tensor as ``.npy`` (bfloat16 widened to float32) or, for any other suffix, ``torch.save``."""
+    import numpy as np
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".npy":
+        np.save(path, tensor.float().numpy() if tensor.dtype == torch.bfloat16 else tensor.numpy())
+    else:
+        torch.save(tensor, path)
+
+
+def progress_bar() -> Progress:
+    """A transient progress display on stderr."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
+def records_table(records, title: str) -> Table:
+    """One row per :class:`~splitcodec.eval.Record`: rate, accuracy, fidelity, timing."""
+    table = Table(title=title)
+    for col in ("model", "split", "codec", "params", "bpe", "bytes/sample", "top-1 %", "loss pp", "agree %", "cosine", "enc ms", "dec ms"):
+        table.add_column(col, justify="left" if col in ("model", "split", "codec", "params") else "right")
+    for r in records:
+        params = ",".join(f"{k}={v}" for k, v in r.params.items())
+        table.add_row(
+            r.model, r.split, r.codec, params,
+            fmt(r.bpe, 3), fmt(r.bytes_per_sample, 1), fmt(r.top1), fmt(r.top1_loss),
+            fmt(r.agreement), fmt(r.cosine, 4), fmt(r.encode_ms, 3), fmt(r.decode_ms, 3),
+        )
+    return table

@@ -1,0 +1,188 @@
+"""The ``serve``, ``edge`` and Ray Serve commands: the runtime side of the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from splitcodec.cli.common import app, console, err_console
+from splitcodec.cli.common import fail as _fail
+from splitcodec.cli.common import fmt as _fmt
+from splitcodec.errors import SplitcodecError
+from splitcodec.serve.config import Batching, ServeConfig  # light: no torch
+
+_SERVE = ServeConfig()  # the defaults of `serve`, written once in ServeConfig
+
+
+@app.command("serve")
+def serve_cmd(
+    model: str = typer.Option(_SERVE.model, help="registered model name or torchvision:<arch>"),
+    split: Optional[str] = typer.Option(None, help="split point (default: the model's default split)"),
+    weights: Optional[Path] = typer.Option(None, help="weights file for torchvision:<arch> models"),
+    host: str = typer.Option(_SERVE.host, help="address to listen on"),
+    port: int = typer.Option(_SERVE.port, help="port (0: any free port; the ready line says which)"),
+    token: Optional[str] = typer.Option(None, envvar="SPLITCODEC_TOKEN", help="require 'Authorization: Bearer TOKEN'"),
+    tls_cert: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="TLS certificate (PEM)"),
+    tls_key: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="TLS private key (PEM)"),
+    codec_config: list[Path] = typer.Option([], help="codec config JSON file(s) to hold from the start"),
+    allow_codec: list[str] = typer.Option([], help="accept only these codec ids (repeatable; default: any)"),
+    max_batch: int = typer.Option(_SERVE.batching.max_batch, help="largest batch of requests run through the tail at once"),
+    max_wait_ms: float = typer.Option(_SERVE.batching.max_wait_ms, help="wait this long for a batch to fill (0: batch what is waiting)"),
+    max_queue: int = typer.Option(_SERVE.batching.max_queue, help="queued requests past which the server answers 503 busy"),
+    max_stream_bytes: int = typer.Option(_SERVE.max_stream_bytes, help="largest bitstream accepted (413 past it)"),
+    threads: int = typer.Option(_SERVE.threads, help="torch threads for the tail"),
+    ray: bool = typer.Option(False, "--ray", help="deploy on Ray Serve instead of a single process"),
+    replicas: int = typer.Option(_SERVE.replicas, help="Ray Serve replicas (with --ray)"),
+    ray_address: Optional[str] = typer.Option(None, help="join this Ray cluster (with --ray; default: start one here)"),
+    ray_cpus: Optional[int] = typer.Option(None, help="CPUs of the local Ray instance (with --ray)"),
+) -> None:
+    """Serve a split model: receive bitstreams, decode, run the tail, answer predictions (Ctrl-C stops)."""
+    from splitcodec.serve.server import READY_LINE
+
+    def announce(url: str) -> None:
+        print(f"{READY_LINE}{url} (model {model}, split {split or 'default'})", flush=True)
+
+    try:
+        configs = []
+        for path in codec_config:
+            try:
+                configs.append(json.loads(path.read_text()))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise SplitcodecError(f"cannot read codec config {path}: {exc}") from exc
+        config = ServeConfig(
+            model=model, split=split, weights=str(weights) if weights else None, allowed_codecs=tuple(allow_codec),
+            max_stream_bytes=max_stream_bytes, threads=threads, host=host, port=port, token=token,
+            tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None,
+            batching=Batching(max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue),
+            replicas=replicas, ray_address=ray_address, ray_cpus=ray_cpus,
+        )
+        (_serve_ray if ray else _serve_local)(config, configs, announce)
+    except SplitcodecError as exc:
+        _fail(exc)
+
+
+def _serve_local(config: ServeConfig, configs: list[dict[str, Any]], announce) -> None:
+    """One uvicorn process holding ``configs`` from the start; blocks until SIGTERM/Ctrl-C."""
+    import torch
+
+    from splitcodec.serve import FeatureService
+    from splitcodec.serve.server import run_server
+
+    torch.set_num_threads(config.threads)
+    service = FeatureService.from_config(config)
+    for codec_config in configs:
+        ref = service.register(codec_config)
+        err_console.print(f"holding codec config {ref} ({codec_config.get('id')})")
+    run_server(service, config, announce=announce)
+
+
+def _serve_ray(config: ServeConfig, configs: list[dict[str, Any]], announce) -> None:
+    """Ray Serve replicas holding ``configs`` from the start; blocks until SIGTERM/Ctrl-C, then shuts down."""
+    import signal
+    import time
+
+    from splitcodec.errors import DependencyError
+
+    try:
+        from splitcodec.serve import ray_app
+    except ImportError as exc:
+        raise DependencyError(f"--ray needs Ray Serve ({exc.name} is missing): pip install 'splitcodec[serve]'") from exc
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        with console.status(f"starting Ray Serve with {config.replicas} replica(s)…"):
+            url = ray_app.deploy(config)
+            ray_app.preload(configs)
+        announce(url)
+        while not stop:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ray_app.shutdown()
+
+
+@app.command("edge")
+def edge_cmd(
+    url: str = typer.Option("http://127.0.0.1:8000", help="the server"),
+    model: str = typer.Option("ref-resnet", help="registered model name (the same as the server's)"),
+    split: Optional[str] = typer.Option(None, help="split point (the same as the server's)"),
+    codec: str = typer.Option("uniform:bits=8", help="codec spec, one setting; fitted on the calibration split"),
+    samples: int = typer.Option(1000, help="test samples to stream"),
+    concurrency: int = typer.Option(8, help="samples in flight at once"),
+    calibration: int = typer.Option(64, help="calibration samples for fit()"),
+    link: Optional[str] = typer.Option(None, help="emulate a link in-process, e.g. '10mbit,rtt=20ms,loss=0.1%'"),
+    token: Optional[str] = typer.Option(None, envvar="SPLITCODEC_TOKEN", help="bearer token for the server"),
+    cafile: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="trust this CA/cert for https"),
+    time_limit: float = typer.Option(300.0, help="start no request after this many seconds"),
+    out: Optional[Path] = typer.Option(None, help="write the report as JSON here"),
+) -> None:
+    """Stream a dataset through head → encode → server: throughput, latency, bytes sent, accuracy."""
+    import asyncio
+    from contextlib import nullcontext
+    from urllib.parse import urlsplit
+
+    from splitcodec.data import load_dataset
+    from splitcodec.models import get_model_cfg
+    from splitcodec.serve.client import EdgeClient
+    from splitcodec.serve.streaming import stream_dataset
+    from splitcodec.testing.link import LinkSpec, ShapingProxy
+
+    try:
+        spec = LinkSpec.parse(link) if link else None
+        cfg = get_model_cfg(model)
+        if cfg.dataset is None:
+            raise SplitcodecError(f"model {model!r} names no dataset to stream")
+        data = load_dataset(cfg.dataset, "test").subset(samples)
+        with console.status(f"cutting {model} and fitting {codec}…"):
+            client = EdgeClient.for_model(url, model, split, codec, calibration_samples=calibration, token=token,
+                                          cafile=str(cafile) if cafile else None, connections=max(concurrency, 1))
+        parts = urlsplit(url)
+        proxy = ShapingProxy(spec, (parts.hostname or "127.0.0.1", parts.port or 80)) if spec else nullcontext()
+        with proxy as p:
+            if p is not None:
+                client.url = p.url(url)
+
+            async def go():
+                async with client:
+                    return await stream_dataset(client, data.images, data.labels, concurrency=concurrency,
+                                                time_limit_s=time_limit)
+
+            report = asyncio.run(go())
+    except SplitcodecError as exc:
+        _fail(exc)
+    title = (f"edge → {url}: {model} @ {split or cfg.default_split}, {codec}, concurrency {concurrency}"
+             + (f", link {spec.label}" if spec else ""))
+    console.print(_edge_table(report, title))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"url": url, "model": model, "split": split, "codec": codec,
+                                   "link": spec.label if spec else None, **report.summary()}, indent=1) + "\n")
+        console.print(f"wrote {out}")
+    if report.ok < report.samples:
+        raise typer.Exit(code=1)
+
+
+def _edge_table(report, title: str) -> Table:
+    """The `edge` report (an EdgeReport) as a two-column table."""
+    table = Table(title=title)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    lat = report.latency_ms
+    rows = [
+        ("samples answered", f"{report.ok} / {report.samples}"),
+        ("throughput (samples/s)", _fmt(report.throughput_sps, 1)),
+        ("latency p50 / p90 / p99 (ms)", " / ".join(_fmt(lat[k]) for k in ("p50", "p90", "p99"))),
+        ("bytes sent (bitstreams)", str(report.bytes_sent)),
+        ("bytes per sample", _fmt(report.mean_stream_bytes, 1)),
+        ("top-1 %", _fmt(report.top1)),
+        ("answers", ", ".join(f"{k}: {v}" for k, v in sorted(report.kinds.items()))),
+    ]
+    rows += [(f"mean {k.replace('_ms', '')} ms", _fmt(v, 3)) for k, v in report.parts_ms.items()]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
