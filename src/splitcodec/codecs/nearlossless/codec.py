@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,25 +10,14 @@ from splitcodec.codecs.base import Codec, as_array
 from splitcodec.codecs.nearlossless.levels import MAX_BITS, decode_levels, encode_levels
 from splitcodec.codecs.registry import register_codec
 from splitcodec.errors import BitstreamError, CodecError
-from splitcodec.tiling import dequantize, quantize
+from splitcodec.minmax import dequantize, pack_range, quantize, read_range
 
 if TYPE_CHECKING:
     from splitcodec.split import Activation
 
 __all__ = ["NearLossless", "zero_level"]
 
-_RANGE = struct.Struct("<ff")  # lo, hi of the quantizer
 _SLOPES = {"relu": 0.0, "relu6": 0.0}  # activations without a negative side: slope 0
-
-
-def _read_range_header(payload: bytes) -> tuple[float, float]:
-    """The quantizer range (lo, hi) at the start of ``payload``, checked."""
-    if len(payload) < _RANGE.size:
-        raise BitstreamError(f"nearlossless: payload of {len(payload)} bytes is shorter than its range header")
-    lo, hi = _RANGE.unpack_from(payload)
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-        raise BitstreamError(f"nearlossless: invalid value range [{lo}, {hi}] in payload")
-    return lo, hi
 
 
 def zero_level(lo: float, hi: float, top: int) -> int:
@@ -101,18 +89,18 @@ class NearLossless(Codec):
 
     # --- coding ------------------------------------------------------------------------------------------
     def encode_array(self, x: np.ndarray) -> bytes:
-        q, lo, hi = quantize(x, self.bits)
-        head = _RANGE.pack(lo, hi)
+        q, lo, hi = quantize(x, self.bits, formula="scale")
+        head = pack_range(lo, hi)
         if q.size == 0 or hi <= lo:
             return head  # constant tensor: the range says it all
         zero = zero_level(lo, hi, self.top)
         return head + encode_levels(q, self.bits, zero, slope=self._slope, activation=self._activation)
 
     def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
-        lo, hi = _read_range_header(payload)
+        lo, hi, offset = read_range(payload, self.codec_id)
         if lo == hi:
-            if len(payload) != _RANGE.size:
+            if len(payload) != offset:
                 raise BitstreamError("nearlossless: constant tensor followed by unexpected bytes")
             return np.full(shape, lo, dtype=np.float32)
-        q = decode_levels(payload[_RANGE.size :], shape, self.bits, zero_level(lo, hi, self.top))
+        q = decode_levels(payload[offset:], shape, self.bits, zero_level(lo, hi, self.top))
         return dequantize(q, lo, hi, self.bits)
