@@ -96,7 +96,8 @@ def train(args: argparse.Namespace) -> tuple[torch.nn.Module, float, float]:
     model = create_model("ref-yolo")
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0}], lr=args.lr)
+    groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=args.lr)
     steps_per_epoch = len(data) // args.batch_size
     total = args.epochs * steps_per_epoch
     t0, c0, step = time.time(), time.process_time(), 0
@@ -116,9 +117,11 @@ def train(args: argparse.Namespace) -> tuple[torch.nn.Module, float, float]:
             running += loss.item()
             step += 1
             if k % 50 == 0:
-                print(f"epoch {epoch} step {k}/{steps_per_epoch} loss {loss.item():.3f} {time.time() - t0:.0f}s", flush=True)
+                elapsed = time.time() - t0
+                print(f"epoch {epoch} step {k}/{steps_per_epoch} loss {loss.item():.3f} {elapsed:.0f}s", flush=True)
         score = mean_average_precision(predict(model, calib.images, decode), calib.targets)
-        print(f"epoch {epoch}: mean loss {running / steps_per_epoch:.3f}, calibration {score}, {time.time() - t0:.0f}s", flush=True)
+        mean_loss = running / steps_per_epoch
+        print(f"epoch {epoch}: mean loss {mean_loss:.3f}, calibration {score}, {time.time() - t0:.0f}s", flush=True)
     return model, time.time() - t0, time.process_time() - c0
 
 

@@ -108,13 +108,16 @@ def test_splits_draw_items_from_disjoint_source_splits(monkeypatch: pytest.Monke
 
 
 @needs_fmnist
-def test_dataset_is_cached_atomically_and_subset_keeps_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dataset_is_cached_atomically_and_subset_keeps_targets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SPLITCODEC_CACHE", str(tmp_path))
     monkeypatch.setitem(fashion_detect.SIZES, "calibration", 20)
     data = load_dataset("fashion-detect", "calibration")
     files = sorted(p.name for p in fashion_detect.cache_dir().iterdir())
     assert files == ["calibration-20.npz"]  # no temporary file left behind
-    assert fashion_detect.cache_dir() == tmp_path / "fashion-detect" / f"v{fashion_detect.GENERATOR_VERSION}-{fashion_detect.SEED}"
+    version = f"v{fashion_detect.GENERATOR_VERSION}-{fashion_detect.SEED}"
+    assert fashion_detect.cache_dir() == tmp_path / "fashion-detect" / version
     again = load_dataset("fashion-detect", "calibration")  # read back from the cache
     assert torch.equal(again.raw, data.raw) and data.raw.shape == (20, 1, 96, 96) and data.labels is None
     assert data.targets is not None and again.targets is not None

@@ -34,6 +34,7 @@ from splitcodec.data.base import Dataset, load_dataset, normalize, register_data
 
 __all__ = [
     "CANVAS",
+    "CLASS_NAMES",
     "GENERATOR_VERSION",
     "SEED",
     "SIZES",
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 CANVAS = 96
+#: Fashion-MNIST's classes, by label.
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 GENERATOR_VERSION = 1
 SEED = 20260
 SIZES = {"train": 16000, "calibration": 1000, "test": 5000}

@@ -7,7 +7,7 @@ targets ``{"boxes", "labels"}`` (as in ``Dataset.targets``).
 
 >>> import torch
 >>> t = [{"boxes": torch.tensor([[10.0, 10.0, 40.0, 30.0]]), "labels": torch.tensor([3])}]
->>> p = [{"boxes": torch.tensor([[10.0, 10.0, 40.0, 30.0]]), "scores": torch.tensor([0.9]), "labels": torch.tensor([3])}]
+>>> p = [{**t[0], "scores": torch.tensor([0.9])}]
 >>> mean_average_precision(p, t)
 DetectionScore(map_50=1.0, map=1.0)
 """
@@ -35,7 +35,9 @@ class DetectionScore:
     map: float
 
 
-def mean_average_precision(predictions: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, torch.Tensor]]) -> DetectionScore:
+def mean_average_precision(
+    predictions: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, torch.Tensor]]
+) -> DetectionScore:
     """COCO-style mAP of ``predictions`` against ``targets`` (same length, one dict per image)."""
     from torchmetrics.detection import MeanAveragePrecision
 
@@ -43,7 +45,7 @@ def mean_average_precision(predictions: Sequence[dict[str, torch.Tensor]], targe
         raise SplitcodecError(f"mAP needs one prediction per target image: got {len(predictions)} and {len(targets)}")
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="pycocotools")
     metric.update(
-        [{k: p[k].detach().float() if k != "labels" else p[k] for k in ("boxes", "scores", "labels")} for p in predictions],
+        [{"boxes": p["boxes"].float(), "scores": p["scores"].float(), "labels": p["labels"]} for p in predictions],
         [{"boxes": t["boxes"].float(), "labels": t["labels"]} for t in targets],
     )
     result = metric.compute()
