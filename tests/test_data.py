@@ -25,7 +25,7 @@ needs_fmnist = pytest.mark.skipif(not _fashion_mnist_available(), reason="apt-ge
 
 
 def test_list_datasets() -> None:
-    assert list_datasets() == ["fashion-mnist", "photos"]
+    assert list_datasets() == ["fashion-detect", "fashion-mnist", "photos"]
 
 
 def test_unknown_dataset_and_split() -> None:

@@ -38,8 +38,8 @@ def models() -> dict[str, nn.Module]:
 
 
 def test_list_models() -> None:
-    assert list_models() == ["mobilenetv2-imagenet", "ref-darknet", "ref-resnet"]
-    assert list_models("ref-*") == REFERENCE
+    assert list_models() == ["mobilenetv2-imagenet", "ref-darknet", "ref-resnet", "ref-yolo"]
+    assert list_models("ref-*") == [*REFERENCE, "ref-yolo"]
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -52,7 +52,10 @@ def test_registered_model_contract(name: str, models: dict[str, nn.Module]) -> N
     x = torch.zeros(2, *cfg.input_size)
     with torch.no_grad():
         y = model(x)
-    assert y.shape == (2, cfg.num_classes if cfg.num_classes is not None else 1280)
+    if cfg.task == "detection":  # a raw grid: objectness, 4 box values and the class logits per cell
+        assert y.shape[:2] == (2, 5 + cfg.num_classes)
+    else:
+        assert y.shape == (2, cfg.num_classes if cfg.num_classes is not None else 1280)
     assert len(cfg.mean) == len(cfg.std) == cfg.input_size[0]
     points = list_split_points(model, x)
     names = {p.name for p in points} | {a for p in points for a in p.aliases}
@@ -220,4 +223,4 @@ def test_model_files_are_discovered_automatically() -> None:
     code = "import sys; from splitcodec.models import list_models; print(list_models()); "
     code += "print('splitcodec.models.ref_resnet' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split("\n")[:2] == ["['mobilenetv2-imagenet', 'ref-darknet', 'ref-resnet']", "True"]
+    assert out.split("\n")[:2] == ["['mobilenetv2-imagenet', 'ref-darknet', 'ref-resnet', 'ref-yolo']", "True"]

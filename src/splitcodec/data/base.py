@@ -2,7 +2,8 @@
 
 A dataset is held in memory as two tensors of the same N×C×H×W shape: ``raw`` (uint8 pixels, what an
 input-image codec compresses) and ``images`` (float32, normalised exactly as the model expects,
-``images == normalize(raw)``).  Loaders are registered by name with :func:`register_dataset`.
+``images == normalize(raw)``), plus per-image ``labels`` (classification) or ``targets`` (detection:
+one ``{"boxes": float32 K×4 xyxy, "labels": int64 K}`` dict per image).  Loaders are registered by name with :func:`register_dataset`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Dataset:
         labels: int64 N class indices, or ``None`` where the data has no labels.
         raw: uint8 N×C×H×W un-normalised pixels.
         mean, std: per-channel normalisation constants in [0, 1] pixel units.
+        targets: for detection data, one ``{"boxes": float32 K×4, "labels": int64 K}`` dict per image
+            (boxes ``[x1, y1, x2, y2)`` in pixels), else ``None``.
 
     The tensors may be shared with other ``Dataset`` objects (``subset`` slices, it does not copy):
     treat them as read-only.
@@ -41,6 +44,7 @@ class Dataset:
     raw: torch.Tensor
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    targets: list[dict[str, torch.Tensor]] | None = None
 
     def __post_init__(self) -> None:
         where = f"dataset {self.name!r} split {self.split!r}"
@@ -53,6 +57,8 @@ class Dataset:
             )
         if self.labels is not None and (self.labels.dtype != torch.int64 or self.labels.shape != (len(self.raw),)):
             raise DatasetError(f"{where}: labels must be int64 of shape ({len(self.raw)},)")
+        if self.targets is not None and len(self.targets) != len(self.raw):
+            raise DatasetError(f"{where}: {len(self.targets)} targets for {len(self.raw)} images")
         channels = self.raw.shape[1]
         if len(self.mean) != channels or len(self.std) != channels:
             raise DatasetError(f"{where}: mean/std need {channels} values, got {len(self.mean)}/{len(self.std)}")
@@ -71,6 +77,7 @@ class Dataset:
             images=self.images[:n],
             labels=None if self.labels is None else self.labels[:n],
             raw=self.raw[:n],
+            targets=None if self.targets is None else self.targets[:n],
         )
 
     def normalize(self, raw_uint8: torch.Tensor) -> torch.Tensor:

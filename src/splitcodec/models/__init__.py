@@ -1,7 +1,8 @@
 """Reference networks and loaders, by name: ``splitcodec.models.load("ref-resnet")``.
 
 Registered models (one file each in this package, found automatically):
-``ref-resnet`` and ``ref-darknet`` (Fashion-MNIST classifiers with committed weights) and
+``ref-resnet`` and ``ref-darknet`` (Fashion-MNIST classifiers with committed weights), ``ref-yolo``
+(a detector for the ``fashion-detect`` canvases) and
 ``mobilenetv2-imagenet`` (an ImageNet MobileNetV2 backbone giving 1280-d embeddings).
 ``load("torchvision:<arch>", weights="my.pth")`` wraps any torchvision architecture.
 """

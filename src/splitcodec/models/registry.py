@@ -58,6 +58,8 @@ class ModelCfg:
         weights: file name under ``models/weights``, or an absolute path; None when the factory loads
             its own weights (or there are none).
         test_top1: measured top-1 accuracy in % on ``dataset``'s test split with the stored weights.
+        task: ``"classification"`` (outputs are logits or an embedding) or ``"detection"`` (outputs are
+            raw detector tensors, turned into boxes by :func:`splitcodec.eval.detection.postprocessor`).
     """
 
     name: str
@@ -70,6 +72,7 @@ class ModelCfg:
     default_split: str | None
     weights: str | None
     test_top1: float | None = None
+    task: str = "classification"
 
 
 Factory = Callable[..., nn.Module]
