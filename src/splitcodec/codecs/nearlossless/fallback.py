@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from splitcodec.codecs.nearlossless.params import MODE_HIST, MODE_RAW
+from splitcodec.entropy import check_empty
 from splitcodec.errors import BitstreamError
 
 __all__ = ["HIST_MAX_PLANE", "HIST_MAX_VALUES", "decode_hist", "encode_hist", "histogram_applies", "pack_raw", "unpack_raw"]
@@ -63,6 +64,7 @@ def decode_hist(words: bytes, n: int, top: int) -> np.ndarray:
         model = constriction.stream.model.Categorical(_hist_probs(counts), perfect=False)
         out[a:b] = coder.decode(model, b - a)
         counts += np.bincount(out[a:b], minlength=top + 1)
+    check_empty(coder, "nearlossless")
     return out
 
 
