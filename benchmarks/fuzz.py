@@ -215,20 +215,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--atheris-runs", type=int, default=0, help="coverage-guided inputs per fast decoder")
     ap.add_argument("--mem-mb", type=int, default=1024, help="address space a worker may add to its start size")
     ap.add_argument("--codecs", default="", help="comma-separated codec ids (default: all registered)")
+    ap.add_argument("--counts", default="", help="per-codec overrides, e.g. nearlossless=20000,lightweight=50000")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     rng = random.Random(args.seed)
     wanted = [c for c in args.codecs.split(",") if c] or list(available_codecs())
+    overrides = {k: int(v) for k, _, v in (item.partition("=") for item in args.counts.split(",") if item)}
     result = {"meta": {"inputs_per_fast_decoder": args.inputs, "inputs_per_modeled_decoder": args.modeled_inputs,
                        "inputs_per_anchor": args.anchor_inputs, "atheris_runs": args.atheris_runs,
-                       "time_limit_s": 1.0, "mem_limit_mb_over_start": args.mem_mb, "seed": args.seed,
+                       "time_limit_s": 1.0, "mem_limit_mb_over_start": args.mem_mb, "seed": args.seed, "counts": overrides,
                        "mutations": sorted(MUTATIONS), "limits": "4x the seed's elements and bytes"},
               "decoders": {}}
     for codec_id in wanted:
         if available_codecs().get(codec_id) is not None:
             continue
         n = args.inputs if codec_id in FAST else args.modeled_inputs if codec_id in MODELED else args.anchor_inputs
+        n = overrides.get(codec_id, n)
         row = fuzz_codec(codec_id, n, args.mem_mb, rng)
         if args.atheris_runs and codec_id in ATHERIS:
             row["atheris"] = run_atheris(codec_id, args.atheris_runs)
