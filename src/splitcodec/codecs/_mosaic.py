@@ -22,7 +22,7 @@ from typing import ClassVar
 import numpy as np
 
 from splitcodec.codecs.base import Codec
-from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.errors import CodecError, PayloadError
 from splitcodec.tiling import dequantize, mosaic_shape, quantize, tile, untile
 
 __all__ = ["MosaicCodec", "check_int"]
@@ -70,19 +70,19 @@ class MosaicCodec(Codec):
 
     def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
         if len(shape) < 2:
-            raise BitstreamError(f"{self.codec_id}: cannot untile into shape {shape}")
+            raise PayloadError(f"{self.codec_id}: cannot untile into shape {shape}")
         if len(payload) < _RANGE.size:
-            raise BitstreamError(f"{self.codec_id}: payload of {len(payload)} bytes is shorter than its range header")
+            raise PayloadError(f"{self.codec_id}: payload of {len(payload)} bytes is shorter than its range header")
         lo, hi = _RANGE.unpack_from(payload)
         if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-            raise BitstreamError(f"{self.codec_id}: invalid value range [{lo}, {hi}] in payload")
+            raise PayloadError(f"{self.codec_id}: invalid value range [{lo}, {hi}] in payload")
         size = mosaic_shape(shape)
         if size[0] * size[1] == 0:
             if len(payload) != _RANGE.size:
-                raise BitstreamError(f"{self.codec_id}: {len(payload) - _RANGE.size} stray bytes after an empty tensor")
+                raise PayloadError(f"{self.codec_id}: {len(payload) - _RANGE.size} stray bytes after an empty tensor")
             return np.zeros(shape, dtype=np.float32)
         frame = np.asarray(self.decode_mosaic(payload[_RANGE.size :], size))
         if frame.shape != size:
-            raise BitstreamError(f"{self.codec_id}: picture decodes to {frame.shape}, expected mosaic {size}")
+            raise PayloadError(f"{self.codec_id}: picture decodes to {frame.shape}, expected mosaic {size}")
         q = np.clip(frame, 0, self.top).astype(np.uint16)
         return dequantize(untile(q, shape), lo, hi, self.bits).reshape(shape)

@@ -25,7 +25,7 @@ import torch
 from splitcodec.codecs.base import Codec, as_array
 from splitcodec.codecs.registry import register_codec
 from splitcodec.entropy import decode_symbols, encode_symbols, quantize_pmf, read_counts, write_counts
-from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.errors import CodecError, PayloadError
 
 if TYPE_CHECKING:
     from splitcodec.split import Activation
@@ -112,16 +112,16 @@ class Uniform(Codec):
 
     def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
         if len(payload) < _RANGE.size:
-            raise BitstreamError(f"uniform: payload of {len(payload)} bytes is shorter than its range header")
+            raise PayloadError(f"uniform: payload of {len(payload)} bytes is shorter than its range header")
         lo, hi = _RANGE.unpack_from(payload)
         if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-            raise BitstreamError(f"uniform: invalid value range [{lo}, {hi}] in payload")
+            raise PayloadError(f"uniform: invalid value range [{lo}, {hi}] in payload")
         pos = _RANGE.size
         counts = self._counts
         if counts is None:
             counts, pos = read_counts(payload, pos, max_symbols=self.levels)
             if len(counts) != self.levels:
-                raise BitstreamError(f"uniform: table has {len(counts)} symbols, expected {self.levels}")
+                raise PayloadError(f"uniform: table has {len(counts)} symbols, expected {self.levels}")
         numel = int(np.prod(shape, dtype=np.int64))
         q = decode_symbols(payload[pos:], counts, numel)
         return self._dequantize(q, lo, hi).reshape(shape)

@@ -10,7 +10,7 @@ import numpy as np
 from splitcodec.codecs.base import Codec, as_array
 from splitcodec.codecs.nearlossless.levels import MAX_BITS, decode_levels, encode_levels
 from splitcodec.codecs.registry import register_codec
-from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.errors import CodecError, PayloadError
 from splitcodec.tiling import dequantize, quantize
 
 if TYPE_CHECKING:
@@ -25,10 +25,10 @@ _SLOPES = {"relu": 0.0, "relu6": 0.0}  # activations without a negative side: sl
 def _read_range_header(payload: bytes) -> tuple[float, float]:
     """The quantizer range (lo, hi) at the start of ``payload``, checked."""
     if len(payload) < _RANGE.size:
-        raise BitstreamError(f"nearlossless: payload of {len(payload)} bytes is shorter than its range header")
+        raise PayloadError(f"nearlossless: payload of {len(payload)} bytes is shorter than its range header")
     lo, hi = _RANGE.unpack_from(payload)
     if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-        raise BitstreamError(f"nearlossless: invalid value range [{lo}, {hi}] in payload")
+        raise PayloadError(f"nearlossless: invalid value range [{lo}, {hi}] in payload")
     return lo, hi
 
 
@@ -112,7 +112,7 @@ class NearLossless(Codec):
         lo, hi = _read_range_header(payload)
         if lo == hi:
             if len(payload) != _RANGE.size:
-                raise BitstreamError("nearlossless: constant tensor followed by unexpected bytes")
+                raise PayloadError("nearlossless: constant tensor followed by unexpected bytes")
             return np.full(shape, lo, dtype=np.float32)
         q = decode_levels(payload[_RANGE.size :], shape, self.bits, zero_level(lo, hi, self.top))
         return dequantize(q, lo, hi, self.bits)

@@ -8,7 +8,7 @@ from splitcodec.codecs.nearlossless.fallback import decode_hist, encode_hist, hi
 from splitcodec.codecs.nearlossless.layout import layout_of, planes
 from splitcodec.codecs.nearlossless.params import MODE_DENSE, MODE_HIST, MODE_RAW, MODE_SPARSE
 from splitcodec.codecs.nearlossless.wavefront import decode_modeled, encode_modeled
-from splitcodec.errors import BitstreamError, CodecError, PayloadError
+from splitcodec.errors import CodecError, PayloadError
 
 __all__ = ["DEFAULT_LEAKY_SLOPE", "MAX_BITS", "SPARSE_MIN_FRACTION", "decode_levels", "encode_levels"]
 
@@ -90,9 +90,9 @@ def decode_levels(data: bytes, shape: tuple[int, ...], bits: int, zero: int = 0)
         return unpack_raw(data[1:], n, bits).astype(np.uint16).reshape(shape)
     if data[:1] == bytes([MODE_HIST]):
         if not histogram_applies(n, lay.H * lay.W, bits):
-            raise BitstreamError("nearlossless: histogram mode for a tensor it is never used for")
+            raise PayloadError("nearlossless: histogram mode for a tensor it is never used for")
         return decode_hist(data[1:], n, top).astype(np.uint16).reshape(shape)
     q = decode_modeled(data, lay, top, zero)
     if q.min() < 0 or q.max() > top:
-        raise BitstreamError("nearlossless: payload decodes to levels out of range")
+        raise PayloadError("nearlossless: payload decodes to levels out of range")
     return q.astype(np.uint16).reshape(shape)
