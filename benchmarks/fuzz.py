@@ -6,7 +6,8 @@ forked worker process: 1 s per input (SIGALRM, and the parent kills a worker sil
 address-space limit (RLIMIT_AS) of the worker's size at start + ``--mem-mb``.  Outcomes:
 
 * ``correct``: decoded to the seed's tensor (the mutation changed nothing that matters);
-* ``clean_error``: a :class:`~splitcodec.errors.SplitcodecError`;
+* ``clean_error``: a :class:`~splitcodec.errors.SplitcodecError` (``clean_error_causes``: the types of
+  the exceptions it wraps, when a library or a decoder raised something else first);
 * ``other_exception``, ``hang`` (> 1 s), ``memory`` (MemoryError or the worker killed past its limit);
 * ``silent_altered``: decoded without error to another tensor (by mutation kind in ``silent_by_kind``).
 
@@ -48,6 +49,16 @@ OUT = ROOT / "benchmarks" / "results" / "fuzz.json"
 FAST = {"raw", "uniform"}
 MODELED = {"nearlossless", "lightweight"}  # pure-Python context models: ~15 ms a decode
 ATHERIS = FAST  # instrumented, the modeled decoders take ~10 s an input
+UNDETECTABLE = {
+    "dtype_crc": "the dtype code: the same values decode to another dtype",
+    "ndim_crc/shape_crc": "a shape with the same element count (or, for ANS payloads, trailing symbol 0s: "
+                          "a symbol 0 coded onto the empty stack coder costs nothing)",
+    "payload_crc/flip_crc/bytes_crc": "raw values, the quantizer range floats lo/hi, and picture bytes that "
+                                      "the external decoders (ffmpeg, libjpeg, libwebp) accept",
+    "config_crc": "a config change to another valid config that decodes the same payload",
+    "truncate_crc/extend_crc": "only for the anchors (their decoders ignore a cut or extended picture "
+                               "stream) and lightweight; raw/uniform/nearlossless refuse both",
+}
 OUTCOMES = ("correct", "clean_error", "other_exception", "hang", "memory", "silent_altered")
 
 
@@ -79,6 +90,8 @@ def classify(data: bytes, seed: bytes, expected: torch.Tensor, limits: Limits) -
             return "memory", "MemoryError"
         if isinstance(cause, _Timeout):
             return "hang", ""
+        if cause is not None and not isinstance(cause, SplitcodecError):  # a library's or a decoder's own
+            return "clean_error", f"{type(exc).__name__}<-{type(cause).__name__}"
         return "clean_error", type(exc).__name__
     except Exception as exc:  # noqa: BLE001  (what the fuzzer is looking for)
         return "other_exception", type(exc).__name__
@@ -160,6 +173,7 @@ def fuzz_codec(codec_id: str, n: int, mem_mb: int, rng: random.Random) -> dict:
     counts = collections.Counter()
     silent = collections.Counter()
     details = collections.Counter()
+    wrapped = collections.Counter()  # clean errors that wrap another library's (or a decoder's) exception
     runner = Runner(seeds, mem_mb)
     t0 = time.time()
     for _ in range(n):
@@ -171,12 +185,15 @@ def fuzz_codec(codec_id: str, n: int, mem_mb: int, rng: random.Random) -> dict:
             silent[kind] += 1
         if outcome in ("other_exception", "hang", "memory"):
             details[f"{outcome}:{detail}:{kind}"] += 1
+        elif "<-" in detail:
+            wrapped[detail.split("<-")[1]] += 1
         if outcome in ("other_exception", "hang", "memory") or (outcome == "silent_altered" and kind.endswith("keepcrc")):
             _save_regression(codec_id, kind, outcome, data)
     runner.stop()
     row = {"inputs": n, **{o: counts[o] for o in OUTCOMES}, "peak_rss_mb": round(runner.peak_mb, 1)}
     row["silent_by_kind"] = dict(silent)
     row["failures"] = dict(details)
+    row["clean_error_causes"] = dict(wrapped)
     row["seconds"] = round(time.time() - t0, 1)
     return row
 
@@ -217,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--codecs", default="", help="comma-separated codec ids (default: all registered)")
     ap.add_argument("--counts", default="", help="per-codec overrides, e.g. nearlossless=20000,lightweight=50000")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--merge", action="store_true", help="update the decoders of an existing fuzz.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     rng = random.Random(args.seed)
@@ -226,7 +244,11 @@ def main(argv: list[str] | None = None) -> None:
                        "inputs_per_anchor": args.anchor_inputs, "atheris_runs": args.atheris_runs,
                        "time_limit_s": 1.0, "mem_limit_mb_over_start": args.mem_mb, "seed": args.seed, "counts": overrides,
                        "mutations": sorted(MUTATIONS), "limits": "4x the seed's elements and bytes"},
-              "decoders": {}}
+              "decoders": {}, "undetectable_with_recomputed_crc": UNDETECTABLE}
+    if args.merge and OUT.exists():
+        old = json.loads(OUT.read_text())
+        result["decoders"] = old.get("decoders", {})
+        result["meta"]["merged_runs"] = [*old.get("meta", {}).get("merged_runs", [old.get("meta")]), dict(result["meta"])]
     for codec_id in wanted:
         if available_codecs().get(codec_id) is not None:
             continue
