@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--counts", default="", help="per-codec overrides, e.g. nearlossless=20000,lightweight=50000")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--merge", action="store_true", help="update the decoders of an existing fuzz.json")
+    ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     rng = random.Random(args.seed)
@@ -245,8 +246,8 @@ def main(argv: list[str] | None = None) -> None:
                        "time_limit_s": 1.0, "mem_limit_mb_over_start": args.mem_mb, "seed": args.seed, "counts": overrides,
                        "mutations": sorted(MUTATIONS), "limits": "4x the seed's elements and bytes"},
               "decoders": {}, "undetectable_with_recomputed_crc": UNDETECTABLE}
-    if args.merge and OUT.exists():
-        old = json.loads(OUT.read_text())
+    if args.merge and args.out.exists():
+        old = json.loads(args.out.read_text())
         result["decoders"] = old.get("decoders", {})
         result["meta"]["merged_runs"] = [*old.get("meta", {}).get("merged_runs", [old.get("meta")]), dict(result["meta"])]
     for codec_id in wanted:
@@ -259,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
             row["atheris"] = run_atheris(codec_id, args.atheris_runs)
         result["decoders"][codec_id] = row
         print(codec_id, json.dumps(row), flush=True)
-        OUT.write_text(json.dumps(result, indent=1) + "\n")
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":
