@@ -32,7 +32,7 @@ from torch import nn
 
 from splitcodec.bitstream import Frame, Limits, canonical_config, config_ref, unpack
 from splitcodec.codecs.base import Codec
-from splitcodec.errors import ElementLimitError, SplitcodecError, UnknownConfigError
+from splitcodec.errors import ConfigError, ElementLimitError, SplitcodecError, UnknownConfigError
 from splitcodec.serve.config import ServeConfig
 from splitcodec.serve.configs import ConfigCache
 from splitcodec.serve.errors import (
@@ -179,6 +179,8 @@ class FeatureService:
             frame = unpack(data, self.limits)
         except ElementLimitError as exc:  # more elements than one sample of the split
             raise WrongShape(f"{exc}: this server takes one {'×'.join(map(str, self.info.feature_shape))} sample") from exc
+        except ConfigError as exc:  # a hostile inline config (too deep, huge numbers, NaN)
+            raise BadConfig(str(exc)) from exc
         except SplitcodecError as exc:
             raise Malformed(str(exc)) from exc
         if frame.shape not in self._accepted_shapes:
