@@ -3,6 +3,7 @@
 Each attack runs for ``--seconds`` while ``--good`` good clients (from 127.0.0.1) send valid raw streams
 back to back (a new connection each, 15 s deadline, retrying after a 503 ``busy`` as its Retry-After
 says).  Attackers connect from other loopback addresses (127.0.0.2 …), as other devices would.
+Attacking sockets reconnect as soon as the server closes them, so the pressure lasts the whole attack.
 Everything is bounded: fixed socket counts, fixed durations; the server is stopped at the end.
 
     python benchmarks/abuse.py                       # writes benchmarks/results/abuse.json
@@ -82,23 +83,35 @@ def _src(i: int) -> str:
 
 
 async def _hold(port: int, src: str, stop: asyncio.Event, trickle: bytes | None, body: bool = False) -> None:
-    """One attacking socket: idle, or trickling a request head (or body) a byte every 0.5 s, until stop."""
-    try:
-        _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(src, 0))
-    except OSError:
-        return
-    try:
-        if body:
-            writer.write(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
-        while not stop.is_set():
-            if trickle:
-                writer.write(trickle)
-                await writer.drain()
-            await asyncio.sleep(0.5)
-    except (OSError, ConnectionError):
-        pass
-    finally:
-        writer.close()
+    """One attacking socket: idle, or trickling a request head (or body) a byte every 0.5 s; when the
+    server closes it, it reconnects at once, until stop."""
+    while not stop.is_set():
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(src, 0))
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        try:
+            if body:
+                writer.write(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+            elif trickle:  # a valid request line, then header bytes one at a time, never the blank line
+                writer.write(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n")
+            sent = 0
+            while not stop.is_set() and not reader.at_eof():
+                if trickle:
+                    writer.write(trickle[sent % len(trickle) : sent % len(trickle) + 1])
+                    sent += 1
+                    await writer.drain()
+                try:  # notice the server closing us
+                    if await asyncio.wait_for(reader.read(4096), 0.5) == b"":
+                        break
+                except asyncio.TimeoutError:
+                    pass
+        except (OSError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+        await asyncio.sleep(0.05)
 
 
 async def attack_sockets(port: int, n: int, stop: asyncio.Event, trickle: bytes | None, body: bool, sources: int) -> None:
@@ -198,7 +211,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         stream = pack(np.zeros((1, *shape), "<f4").tobytes(), (1, *shape), "float32", config={"id": "raw", "dtype": "float32"})
         statuses: dict[int, int] = {}
         attacks = {
-            "slowloris_headers": lambda st: attack_sockets(port, int(1100 * s), st, b"X", False, sources=20),
+            "slowloris_headers": lambda st: attack_sockets(port, int(1100 * s), st, b"X-Pad: a\r\n", False, sources=20),
             "idle_sockets": lambda st: attack_sockets(port, int(1100 * s), st, None, False, sources=20),
             "slow_body": lambda st: attack_sockets(port, int(300 * s), st, b"\0", True, sources=3),
             "disconnect_mid_body": lambda st: attack_disconnect(port, int(2000 * s), st),
@@ -207,9 +220,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "config_flood": lambda st: attack_requests(port, config_flood(int(1000 * s)), int(1000 * s), st, 8, statuses),
         }
         for name, make in attacks.items():
+            if args.attacks and name not in args.attacks.split(","):
+                continue
             statuses.clear()
             row = await run_attack(name, port, stream, make, args.seconds, args.good)
             row["server_alive"] = server.alive() and (await http(port, "GET", "/healthz"))[0] == 200
+            row["connections"] = json.loads((await http(port, "GET", "/metrics"))[1]).get("connections")
             if statuses:
                 row["attack_statuses"] = {str(k): v for k, v in sorted(statuses.items())}
             print(json.dumps(row), flush=True)
@@ -226,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="attack sizes relative to the issue's (1100 sockets, 1500 burst)")
     ap.add_argument("--seconds", type=float, default=8.0, help="how long each attack runs while good clients work")
     ap.add_argument("--good", type=int, default=4, help="concurrent good clients")
+    ap.add_argument("--attacks", default="", help="comma-separated attack names (default: all)")
     args = ap.parse_args(argv)
     result = asyncio.run(main_async(args))
     OUT.write_text(json.dumps(result, indent=1) + "\n")

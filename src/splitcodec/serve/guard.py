@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from typing import Any
 
 __all__ = ["ConnectionGuard", "guarded_protocol"]
@@ -31,7 +31,8 @@ class ConnectionGuard:
         self.max_total = max_total
         self.max_per_client = max_per_client
         self.head_timeout_s = head_timeout_s
-        self._conns: dict[Any, list[Any]] = {}  # protocol -> [client, waiting since]
+        # protocol -> [client, waiting since], oldest first (a response moves its connection to the end)
+        self._conns: OrderedDict[Any, list[Any]] = OrderedDict()
         self._per_client: Counter[str] = Counter()
         self._sweeper: asyncio.TimerHandle | None = None
         self.stats: Counter[str] = Counter()
@@ -43,11 +44,11 @@ class ConnectionGuard:
         return cycle is None or cycle.response_complete
 
     def _oldest_waiting(self, client: str | None) -> Any:
-        best, since = None, float("inf")
-        for proto, (who, t) in self._conns.items():
-            if (client is None or who == client) and t < since and self._waiting(proto):
-                best, since = proto, t
-        return best
+        """The longest-waiting idle connection (of ``client``); the order makes this the first one met."""
+        for proto, (who, _) in self._conns.items():
+            if (client is None or who == client) and self._waiting(proto):
+                return proto
+        return None
 
     def _close(self, proto: Any, why: str) -> None:
         self.stats[why] += 1
@@ -82,6 +83,7 @@ class ConnectionGuard:
         entry = self._conns.get(proto)
         if entry is not None:
             entry[1] = time.monotonic()
+            self._conns.move_to_end(proto)
 
     def release(self, proto: Any) -> None:
         entry = self._conns.pop(proto, None)
