@@ -197,3 +197,46 @@ def test_fuzz_mutated_streams_are_rejected_or_exact():
     assert sum(outcomes.values()) >= 1000, outcomes
     assert outcomes["rejected"] > 900, outcomes
     print("fuzz outcomes:", outcomes)
+
+
+STRUCTURED = [(data, expected, store) for data, expected, store in STREAMS] + [
+    (d, decode(d), ConfigStore())
+    for d in (get_codec("nearlossless", bits=6).encode(relu_features(1, 8, 6, 6, seed=13)),)
+]
+
+
+@st.composite
+def structured(draw):
+    """A structured mutation (header fields, shapes, configs, truncation/extension, CRC recomputed)."""
+    import random
+
+    from splitcodec.testing.mutate import MUTATIONS, mutate
+
+    k = draw(st.integers(0, len(STRUCTURED) - 1))
+    kind = draw(st.sampled_from(sorted(MUTATIONS)))
+    seed = draw(st.integers(0, 2**32 - 1))
+    data, expected, store = STRUCTURED[k]
+    return (kind, *mutate(data, random.Random(seed), kind)[1:], expected, store)
+
+
+def test_fuzz_structured_mutations_end_cleanly():
+    """Structured mutations over raw, uniform and nearlossless: a SplitcodecError or a tensor, within the
+    limits; only mutations the checksum covers may change the tensor (``keepcrc`` ones never do)."""
+    outcomes = {"rejected": 0, "decoded": 0}
+
+    @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None)
+    @given(structured())
+    def run(case):
+        kind, bad, expected, store = case
+        try:
+            got = decode(bad, store, limits=FUZZ_LIMITS)
+        except SplitcodecError:
+            outcomes["rejected"] += 1
+            return
+        outcomes["decoded"] += 1
+        assert got.numel() <= FUZZ_LIMITS.max_elements
+        if kind.endswith("keepcrc"):
+            assert torch.equal(got, expected)
+
+    run()
+    assert outcomes["rejected"] > 300, outcomes

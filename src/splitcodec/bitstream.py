@@ -14,12 +14,24 @@ Layout (all integers little-endian; ``varint`` = unsigned LEB128).  See ``docs/b
 With the config by reference a 4-D tensor with dims < 128 costs 2+1+4+1+4+4 = 16 bytes of container.
 The parser checks, in order: length, magic, version, checksum, then each field against limits, so a
 truncated, corrupted, wrong-version or oversized stream raises :class:`BitstreamError` saying which.
+
+Validation happens here, before any codec sees the stream or anything is allocated for it:
+
+* shape: every dimension and the product of the dimensions, each counted as at least 1, are at most
+  ``Limits.max_elements`` (:class:`~splitcodec.errors.ElementLimitError`), so a zero dimension cannot
+  hide a huge one.  A tensor with a zero dimension is legal (it has no elements) under that bound.
+* dtype: a code of the frozen table.
+* config: JSON of at most ``max_config_bytes``, nested at most ``max_config_depth`` deep, integers of at
+  most :data:`MAX_INT_DIGITS` digits, finite floats only (no NaN/Infinity), an object with a string
+  ``"id"`` (:class:`~splitcodec.errors.ConfigError`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from splitcodec.entropy import read_varint, write_varint  # noqa: F401  (re-exported)
-from splitcodec.errors import BitstreamError, ElementLimitError
+from splitcodec.errors import BitstreamError, ConfigError, ElementLimitError
 
 __all__ = [
     "MAGIC",
@@ -39,6 +51,7 @@ __all__ = [
     "config_ref",
     "pack",
     "unpack",
+    "parse_config_json",
 ]
 
 MAGIC = b"SC"
@@ -47,6 +60,8 @@ FLAG_CONFIG_REF = 0x1
 REF_BYTES = 4
 CRC_BYTES = 4
 MAX_NDIM = 8
+#: the most digits an integer of a codec config may have (Python refuses > 4300 with a ValueError)
+MAX_INT_DIGITS = 40
 
 # Frozen code table: never reorder, only append (a code is part of the format).
 DTYPES: tuple[str, ...] = (
@@ -70,6 +85,7 @@ class Limits:
     max_bytes: int = 1 << 30
     max_elements: int = 1 << 28
     max_config_bytes: int = 1 << 20
+    max_config_depth: int = 16
 
 
 DEFAULT_LIMITS = Limits()
@@ -193,26 +209,75 @@ def _read_inline_config(data: bytes, pos: int, body_end: int, limits: Limits) ->
     """The inline codec config at ``pos`` (varint length + JSON object with a string "id")."""
     size, pos = read_varint(data, pos, max_bytes=4, what="config length")
     if size > limits.max_config_bytes:
-        raise BitstreamError(f"inline config of {size} bytes exceeds the limit of {limits.max_config_bytes}")
+        raise ConfigError(f"inline config of {size} bytes exceeds the limit of {limits.max_config_bytes}")
     if pos + size > body_end:
         raise BitstreamError(f"stream truncated inside the inline config ({size} bytes announced)")
-    try:
-        config = json.loads(data[pos : pos + size].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BitstreamError(f"inline codec config is not valid JSON: {exc}") from exc
+    config = parse_config_json(data[pos : pos + size], limits)
     if not isinstance(config, dict) or not isinstance(config.get("id"), str):
-        raise BitstreamError('inline codec config must be a JSON object with a string "id"')
+        raise ConfigError('inline codec config must be a JSON object with a string "id"')
     return config, pos + size
 
 
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _nesting_depth(text: bytes) -> int:
+    """How deep JSON ``text`` nests arrays/objects (strings skipped), without recursion."""
+    skeleton = np.frombuffer(_STRINGS.sub(b"", text), dtype=np.uint8)
+    step = (skeleton == ord("[")).astype(np.int32) + (skeleton == ord("{"))
+    step -= (skeleton == ord("]")).astype(np.int32) + (skeleton == ord("}"))
+    return int(np.cumsum(step).max(initial=0))
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ConfigError(f"codec config holds an integer of {len(text)} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ConfigError(f"codec config holds the non-finite number {text[:20]}")
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ConfigError(f"codec config holds {name}; only finite numbers are allowed")
+
+
+def parse_config_json(text: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """JSON ``text`` parsed under ``limits`` (size, nesting depth) with bounded integers and finite floats only.
+
+    Raises :class:`~splitcodec.errors.ConfigError` for anything else (never RecursionError/ValueError).
+    """
+    if len(text) > limits.max_config_bytes:
+        raise ConfigError(f"codec config of {len(text)} bytes exceeds the limit of {limits.max_config_bytes}")
+    depth = _nesting_depth(bytes(text))
+    if depth > limits.max_config_depth:
+        raise ConfigError(f"codec config nests {depth} levels deep (at most {limits.max_config_depth})")
+    try:
+        return json.loads(
+            bytes(text).decode("utf-8"),
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_refuse_constant,
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError(f"codec config is not valid JSON: {exc}") from exc
+
+
 def _read_shape(body: bytes, pos: int, ndim: int, limits: Limits) -> tuple[tuple[int, ...], int]:
-    """``ndim`` varint dimensions at ``pos``, refusing more than ``limits.max_elements`` elements."""
+    """``ndim`` varint dimensions at ``pos``; each dimension, and their product with zeros counted as 1,
+    at most ``limits.max_elements`` (so ``(0, 10**9)`` is refused like ``(1, 10**9)``)."""
     shape = []
-    numel = 1
+    bound = 1
     for axis in range(ndim):
         dim, pos = read_varint(body, pos, max_bytes=5, what=f"dimension {axis}")
-        numel *= dim
-        if numel > limits.max_elements:
-            raise ElementLimitError(f"tensor shape too large: more than {limits.max_elements} elements")
+        bound *= max(dim, 1)
+        if bound > limits.max_elements:
+            raise ElementLimitError(
+                f"tensor shape too large: dimensions multiply to more than {limits.max_elements} elements"
+            )
         shape.append(dim)
     return tuple(shape), pos

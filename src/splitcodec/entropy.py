@@ -21,13 +21,15 @@ from functools import lru_cache
 
 import numpy as np
 
-from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.errors import BitstreamError, CodecError, PayloadError
 
 __all__ = [
     "DEFAULT_PRECISION",
     "quantize_pmf",
     "encode_symbols",
     "decode_symbols",
+    "max_symbols",
+    "check_empty",
     "ideal_bits",
     "write_varint",
     "read_varint",
@@ -99,23 +101,49 @@ def encode_symbols(symbols: np.ndarray, counts: np.ndarray) -> bytes:
     return coder.get_compressed().astype("<u4").tobytes()
 
 
+def max_symbols(counts: np.ndarray, nbytes: int) -> int:
+    """The most symbols ``nbytes`` of ANS words can hold under ``counts`` (each symbol costs at least the
+    information of the likeliest one; the coder's 64-bit initial state is free)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    p_max = float(counts.max()) / float(counts.sum())
+    if p_max >= 1.0:
+        return 1 << 62
+    return int((8 * nbytes + 64) / -np.log2(p_max)) + 1
+
+
+def check_empty(coder, what: str = "entropy-coded payload") -> None:
+    """Raise PayloadError unless the ANS ``coder`` has consumed every word and is back at its initial state."""
+    if not coder.is_empty():
+        raise PayloadError(f"{what}: {coder.num_words()} word(s) left over after the last symbol")
+
+
 def decode_symbols(data: bytes, counts: np.ndarray, n: int) -> np.ndarray:
-    """Inverse of :func:`encode_symbols`: decode ``n`` symbols (int32)."""
+    """Inverse of :func:`encode_symbols`: decode ``n`` symbols (int32).
+
+    A payload that cannot hold ``n`` symbols (checked before decoding) or has words left after the last
+    one raises :class:`PayloadError`.  One ambiguity is inherent to the stack coder: symbol 0 coded
+    onto an empty coder costs nothing, so trailing symbol-0s are free and a longer ``n`` than encoded
+    decodes to the same symbols followed by 0s (undetectable without a length field).
+    """
     if n == 0:
         if data:
-            raise BitstreamError(f"{len(data)} unexpected entropy-coded bytes for zero symbols")
+            raise PayloadError(f"{len(data)} unexpected entropy-coded bytes for zero symbols")
         return np.zeros(0, dtype=np.int32)
     if len(data) % 4:
-        raise BitstreamError(f"entropy-coded payload length {len(data)} is not a multiple of 4")
+        raise PayloadError(f"entropy-coded payload length {len(data)} is not a multiple of 4")
+    if n > max_symbols(counts, len(data)):
+        raise PayloadError(f"entropy-coded payload of {len(data)} bytes cannot hold {n} symbols")
     import constriction
 
     words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
     try:
         coder = constriction.stream.stack.AnsCoder(words)
-        out = coder.decode(_model(counts), n)
+        model = _model(counts)
+        out = np.asarray(coder.decode(model, n), dtype=np.int32)
     except (ValueError, RuntimeError, AssertionError) as exc:  # constriction reports bad data this way
-        raise BitstreamError(f"entropy-coded payload cannot be decoded: {exc}") from exc
-    return np.asarray(out, dtype=np.int32)
+        raise PayloadError(f"entropy-coded payload cannot be decoded: {exc}") from exc
+    check_empty(coder)
+    return out
 
 
 def ideal_bits(symbols: np.ndarray, counts: np.ndarray) -> float:

@@ -11,6 +11,8 @@ __all__ = [
     "BitstreamError",
     "ElementLimitError",
     "UnknownConfigError",
+    "ConfigError",
+    "PayloadError",
     "CodecError",
     "NotFittedError",
     "UnknownCodecError",
@@ -38,6 +40,15 @@ class ElementLimitError(BitstreamError):
 
 class UnknownConfigError(BitstreamError):
     """A stream refers (by its 4-byte reference) to a codec config the receiver does not hold."""
+
+
+class ConfigError(BitstreamError):
+    """A stream's inline codec config is malformed (bad JSON, too deep, huge numbers, NaN) or names a codec
+    this receiver cannot build from it."""
+
+
+class PayloadError(BitstreamError):
+    """A codec payload does not decode: bytes missing or left over, or sizes that disagree with the header."""
 
 
 class CodecError(SplitcodecError, ValueError):

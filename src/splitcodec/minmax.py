@@ -34,7 +34,7 @@ from typing import Literal
 
 import numpy as np
 
-from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.errors import CodecError, PayloadError
 
 __all__ = ["Formula", "quantize", "dequantize", "pack_range", "read_range", "RANGE_BYTES"]
 
@@ -84,12 +84,12 @@ def pack_range(lo: float, hi: float) -> bytes:
 def read_range(payload: bytes, codec_id: str) -> tuple[float, float, int]:
     """``(lo, hi, offset after the header)`` from the start of ``payload``.
 
-    Raises :class:`~splitcodec.errors.BitstreamError` (naming ``codec_id``) if the payload is too short
-    or the range is not finite with ``lo <= hi``.
+    Raises :class:`~splitcodec.errors.PayloadError` (a ``BitstreamError``, naming ``codec_id``) if the
+    payload is too short or the range is not finite with ``lo <= hi``.
     """
     if len(payload) < _RANGE.size:
-        raise BitstreamError(f"{codec_id}: payload of {len(payload)} bytes is shorter than its range header")
+        raise PayloadError(f"{codec_id}: payload of {len(payload)} bytes is shorter than its range header")
     lo, hi = _RANGE.unpack_from(payload)
     if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-        raise BitstreamError(f"{codec_id}: invalid value range [{lo}, {hi}] in payload")
+        raise PayloadError(f"{codec_id}: invalid value range [{lo}, {hi}] in payload")
     return lo, hi, _RANGE.size

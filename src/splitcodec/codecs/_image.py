@@ -16,7 +16,7 @@ import numpy as np
 
 from splitcodec.codecs.base import Codec
 from splitcodec.entropy import read_varint, write_varint
-from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.errors import CodecError, PayloadError
 
 __all__ = ["ImageCodec"]
 
@@ -50,20 +50,20 @@ class ImageCodec(Codec):
         return bytes(out)
 
     def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
-        self._check_shape(shape, BitstreamError)
+        self._check_shape(shape, PayloadError)
         n, c, h, w = shape
         out = np.empty(shape, dtype=np.float32)
         pos = 0
         for i in range(n):
             size, pos = read_varint(payload, pos, max_bytes=5, what=f"{self.codec_id} picture {i} length")
             if pos + size > len(payload):
-                raise BitstreamError(f"{self.codec_id}: picture {i} announces {size} bytes, {len(payload) - pos} left")
+                raise PayloadError(f"{self.codec_id}: picture {i} announces {size} bytes, {len(payload) - pos} left")
             img = np.asarray(self.decode_picture(payload[pos : pos + size], (h, w), c))
             pos += size
             want = (h, w) if c == 1 else (h, w, 3)
             if img.shape != want or img.dtype != np.uint8:
-                raise BitstreamError(f"{self.codec_id}: picture {i} decodes to {img.dtype} {img.shape}, expected uint8 {want}")
+                raise PayloadError(f"{self.codec_id}: picture {i} decodes to {img.dtype} {img.shape}, expected uint8 {want}")
             out[i] = img[None] if c == 1 else img.transpose(2, 0, 1)
         if pos != len(payload):
-            raise BitstreamError(f"{self.codec_id}: {len(payload) - pos} stray bytes after the last picture")
+            raise PayloadError(f"{self.codec_id}: {len(payload) - pos} stray bytes after the last picture")
         return out

@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 
 from splitcodec.codecs.base import Codec
-from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.errors import CodecError, PayloadError
 from splitcodec.minmax import RANGE_BYTES, pack_range, read_range
 from splitcodec.tiling import dequantize, mosaic_shape, quantize, tile, untile
 
@@ -68,15 +68,15 @@ class MosaicCodec(Codec):
 
     def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
         if len(shape) < 2:
-            raise BitstreamError(f"{self.codec_id}: cannot untile into shape {shape}")
+            raise PayloadError(f"{self.codec_id}: cannot untile into shape {shape}")
         lo, hi, pos = read_range(payload, self.codec_id)
         size = mosaic_shape(shape)
         if size[0] * size[1] == 0:
             if len(payload) != RANGE_BYTES:
-                raise BitstreamError(f"{self.codec_id}: {len(payload) - RANGE_BYTES} stray bytes after an empty tensor")
+                raise PayloadError(f"{self.codec_id}: {len(payload) - RANGE_BYTES} stray bytes after an empty tensor")
             return np.zeros(shape, dtype=np.float32)
         frame = np.asarray(self.decode_mosaic(payload[pos:], size))
         if frame.shape != size:
-            raise BitstreamError(f"{self.codec_id}: picture decodes to {frame.shape}, expected mosaic {size}")
+            raise PayloadError(f"{self.codec_id}: picture decodes to {frame.shape}, expected mosaic {size}")
         q = np.clip(frame, 0, self.top).astype(np.uint16)
         return dequantize(untile(q, shape), lo, hi, self.bits).reshape(shape)

@@ -55,8 +55,10 @@ from splitcodec import bitstream
 from splitcodec.errors import (
     BitstreamError,
     CodecError,
+    ConfigError,
     DependencyError,
     NotFittedError,
+    PayloadError,
     SplitcodecError,
     UnknownConfigError,
 )
@@ -67,7 +69,7 @@ if TYPE_CHECKING:
 #: constructor parameter names per codec class (``inspect.signature`` is slow on the per-sample path)
 _PARAM_NAMES: dict[type, tuple[str, ...]] = {}
 
-__all__ = ["Codec", "ConfigStore", "decode", "as_array"]
+__all__ = ["Codec", "ConfigStore", "decode", "as_array", "codec_from_stream_config"]
 
 ConfigMode = Literal["inline", "ref"]
 
@@ -295,18 +297,24 @@ class Codec(ABC):
         return self.decode_frame(frame)
 
     def decode_frame(self, frame: bitstream.Frame) -> torch.Tensor:
-        """Decode a parsed frame; any failure of the payload becomes a BitstreamError."""
+        """Decode a parsed frame; any failure of the payload becomes a :class:`PayloadError`.
+
+        This is the one guard around every codec's decoder: an exception that is not a
+        :class:`BitstreamError` (a codec's own check, a library's ValueError, or a decoder bug such as an
+        AssertionError, a MemoryError or a RecursionError) is re-raised as a ``PayloadError`` whose
+        ``__cause__`` keeps the original.
+        """
+        if self.needs_fit and not self.is_fitted:
+            raise ConfigError(f"codec {self.codec_id!r} needs fitted state to decode and its config has none")
         try:
             arr = self.decode_array(frame.payload, frame.shape)
-        except SplitcodecError as exc:
-            if isinstance(exc, (BitstreamError, DependencyError)):  # a missing decoder is not a bad stream
-                raise
-            raise BitstreamError(f"{self.codec_id}: payload cannot be decoded: {exc}") from exc
-        except (ValueError, IndexError, KeyError, TypeError, OverflowError, EOFError, RuntimeError) as exc:
-            raise BitstreamError(f"{self.codec_id}: payload cannot be decoded: {exc}") from exc
+        except (BitstreamError, DependencyError):  # a missing decoder is not a bad stream
+            raise
+        except Exception as exc:  # noqa: BLE001  (see the docstring: nothing but a SplitcodecError leaves)
+            raise PayloadError(f"{self.codec_id}: payload cannot be decoded ({type(exc).__name__}: {exc})") from exc
         arr = np.asarray(arr)
         if arr.shape != frame.shape:
-            raise BitstreamError(f"{self.codec_id}: payload decodes to shape {arr.shape}, header says {frame.shape}")
+            raise PayloadError(f"{self.codec_id}: payload decodes to shape {arr.shape}, header says {frame.shape}")
         return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).to(_FROM_NAME[frame.dtype])
 
 
@@ -348,8 +356,6 @@ def decode(
     limits: bitstream.Limits = bitstream.DEFAULT_LIMITS,
 ) -> torch.Tensor:
     """Decode any splitcodec stream: the codec comes from the inline config or from ``store`` by reference."""
-    from splitcodec.codecs.registry import get_codec
-
     frame = bitstream.unpack(data, limits)
     if frame.config_ref is not None:
         if store is None:
@@ -358,9 +364,19 @@ def decode(
             )
         codec = store.get(frame.config_ref)
     else:
-        assert frame.config is not None
-        try:
-            codec = get_codec(frame.config)
-        except SplitcodecError as exc:
-            raise BitstreamError(f"stream names a codec this receiver cannot build: {exc}") from exc
+        codec = codec_from_stream_config(frame.config)  # type: ignore[arg-type]
     return codec.decode_frame(frame)
+
+
+def codec_from_stream_config(config: dict[str, Any]) -> Codec:
+    """The codec an inline stream config describes; any failure to build it is a :class:`ConfigError`."""
+    from splitcodec.codecs.registry import get_codec
+
+    try:
+        return get_codec(config)
+    except SplitcodecError as exc:
+        raise ConfigError(f"stream names a codec this receiver cannot build: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001  (a codec's from_config/set_state choking on hostile state)
+        raise ConfigError(
+            f"stream names a codec this receiver cannot build: {type(exc).__name__} in its config"
+        ) from exc

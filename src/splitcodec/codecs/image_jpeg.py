@@ -45,6 +45,7 @@ class ImageJPEG(ImageCodec):
 
     def decode_picture(self, data: bytes, size: tuple[int, int], channels: int) -> np.ndarray:
         try:
-            return _imagecodecs("JPEG8").jpeg8_decode(data)
+            want = size if channels == 1 else (*size, 3)  # decoding into it refuses any other size up front
+            return _imagecodecs("JPEG8").jpeg8_decode(data, out=np.empty(want, dtype=np.uint8))
         except Exception as exc:  # imagecodecs raises its own Jpeg8Error
             raise BitstreamError(f"image-jpeg: {exc}") from exc

@@ -46,7 +46,7 @@ class ImageWebP(ImageCodec):
 
     def decode_picture(self, data: bytes, size: tuple[int, int], channels: int) -> np.ndarray:
         try:
-            rgb = _imagecodecs("WEBP").webp_decode(data)
+            rgb = _imagecodecs("WEBP").webp_decode(data, out=np.empty((*size, 3), dtype=np.uint8))  # size checked first
         except Exception as exc:  # imagecodecs raises its own WebpError
             raise BitstreamError(f"image-webp: {exc}") from exc
         if rgb.ndim != 3 or rgb.shape[2] < 3:

@@ -56,11 +56,11 @@ class PNG(MosaicCodec):
 
     def decode_mosaic(self, data: bytes, size: tuple[int, int]) -> np.ndarray:
         ic = _imagecodecs("PNG")
-        try:
-            frame = ic.png_decode(data)
-        except Exception as exc:  # imagecodecs raises its own PngError
-            raise BitstreamError(f"png: {exc}") from exc
         want = np.uint8 if self.bits <= 8 else np.uint16
+        try:  # decoding into a buffer of the mosaic's size refuses any other picture size up front
+            frame = ic.png_decode(data, out=np.empty(size, dtype=want))
+        except Exception as exc:  # imagecodecs raises its own PngError (and ValueError for a wrong size)
+            raise BitstreamError(f"png: {exc}") from exc
         if frame.dtype != want:
             raise BitstreamError(f"png: picture holds {frame.dtype} samples, expected {np.dtype(want)}")
         return frame

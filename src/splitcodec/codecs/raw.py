@@ -15,7 +15,7 @@ import torch
 
 from splitcodec.codecs.base import Codec
 from splitcodec.codecs.registry import register_codec
-from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.errors import CodecError, PayloadError
 
 __all__ = ["Raw"]
 
@@ -46,7 +46,7 @@ class Raw(Codec):
         numel = int(np.prod(shape, dtype=np.int64))
         expected = numel * _ITEMSIZE[self.dtype]
         if len(payload) != expected:
-            raise BitstreamError(f"raw: payload has {len(payload)} bytes, shape {shape} needs {expected}")
+            raise PayloadError(f"raw: payload has {len(payload)} bytes, shape {shape} needs {expected}")
         if self.dtype == "bfloat16":
             bits = torch.from_numpy(np.frombuffer(payload, dtype="<i2").astype(np.int16))
             return bits.view(torch.bfloat16).to(torch.float32).numpy().reshape(shape)

@@ -24,7 +24,7 @@ import torch
 from splitcodec.codecs.base import Codec, as_array
 from splitcodec.codecs.registry import register_codec
 from splitcodec.entropy import decode_symbols, encode_symbols, quantize_pmf, read_counts, write_counts
-from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.errors import CodecError, PayloadError
 from splitcodec.minmax import dequantize, pack_range, quantize, read_range
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class Uniform(Codec):
         if counts is None:
             counts, pos = read_counts(payload, pos, max_symbols=self.levels)
             if len(counts) != self.levels:
-                raise BitstreamError(f"uniform: table has {len(counts)} symbols, expected {self.levels}")
+                raise PayloadError(f"uniform: table has {len(counts)} symbols, expected {self.levels}")
         numel = int(np.prod(shape, dtype=np.int64))
         q = decode_symbols(payload[pos:], counts, numel)
         return dequantize(q, lo, hi, self.bits).reshape(shape)

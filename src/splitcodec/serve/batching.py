@@ -11,6 +11,7 @@ a batch runs go together into the next one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,8 @@ from typing import Any, Callable, Generic, TypeVar
 from splitcodec.serve.config import Batching
 from splitcodec.serve.errors import Busy, Internal, ShuttingDown
 from splitcodec.serve.metrics import Metrics
+
+log = logging.getLogger("splitcodec.serve")
 
 __all__ = ["DynamicBatcher"]
 
@@ -118,8 +121,9 @@ class DynamicBatcher(Generic[T, R]):
                 results = await loop.run_in_executor(self._executor, self.run_batch, [b[0] for b in batch])
                 if len(results) != len(batch):
                     raise RuntimeError(f"run_batch returned {len(results)} results for {len(batch)} items")
-            except Exception as exc:  # a bug in the batch function must not take the server down
-                err = Internal(f"batch failed: {type(exc).__name__}: {exc}")
+            except Exception:  # a bug in the batch function must not take the server down
+                log.exception("batch failed")
+                err = Internal("internal error while running the batch (logged by the server)")
                 results = [err] * len(batch)
             if self.metrics is not None:
                 self.metrics.observe_batch(len(batch), depth)

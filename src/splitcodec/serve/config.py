@@ -54,7 +54,12 @@ class ServeConfig:
         token: require ``Authorization: Bearer <token>`` on every endpoint but ``/healthz``.
         tls_cert, tls_key: PEM files; both or neither.
         batching: see :class:`Batching`.
-        max_connections, log_level: uvicorn's ``limit_concurrency`` and log level (single process).
+        max_connections, max_connections_per_client: open connections in all and per client address; past
+            a cap the longest-idle connection is closed (see :mod:`splitcodec.serve.guard`).
+        head_timeout_s: how long a connection may wait for a complete request head (after opening or
+            after its last response) before it is closed: the header and idle timeout.
+        body_timeout_s: how long reading a request body may take (408 ``timeout`` past it).
+        log_level: uvicorn's log level (single process).
         replicas, ray_address, ray_cpus, replica_cpus: Ray Serve replicas, the cluster to join (None:
             start one here), CPUs of a local Ray instance, CPUs reserved per replica.
     """
@@ -72,6 +77,9 @@ class ServeConfig:
     tls_key: str | None = None
     batching: Batching = field(default_factory=Batching)
     max_connections: int = 1024
+    max_connections_per_client: int = 64
+    head_timeout_s: float = 5.0
+    body_timeout_s: float = 10.0
     log_level: str = "warning"
     replicas: int = 2
     ray_address: str | None = None

@@ -30,6 +30,10 @@ __all__ = [
     "UnknownConfig",
     "ConfigStoreFull",
     "Internal",
+    "NonFiniteOutput",
+    "Timeout",
+    "NotFound",
+    "MethodNotAllowed",
     "Busy",
     "ShuttingDown",
     "KINDS",
@@ -116,6 +120,30 @@ class Internal(ServeError):
     status, kind = 500, "internal"
 
 
+class NonFiniteOutput(ServeError):
+    """The model's tail produced NaN or infinite outputs for these (finite) features."""
+
+    status, kind = 422, "nonfinite_output"
+
+
+class Timeout(ServeError):
+    """The request body did not arrive within the server's body timeout."""
+
+    status, kind = 408, "timeout"
+
+
+class NotFound(ServeError):
+    """No endpoint at this path."""
+
+    status, kind = 404, "not_found"
+
+
+class MethodNotAllowed(ServeError):
+    """The endpoint exists but not for this HTTP method."""
+
+    status, kind = 405, "method_not_allowed"
+
+
 class Busy(ServeError):
     """The server's queue is full: back-pressure, retry later."""
 
@@ -132,5 +160,6 @@ class ShuttingDown(ServeError):
 KINDS: dict[str, type[ServeError]] = {
     cls.kind: cls
     for cls in (Malformed, BadConfig, Undecodable, Unauthorized, TooLarge, WrongShape, WrongDtype, WrongCodec,
-                UnknownConfig, ConfigStoreFull, Internal, Busy, ShuttingDown)
+                UnknownConfig, ConfigStoreFull, Internal, NonFiniteOutput, Timeout, NotFound, MethodNotAllowed,
+                Busy, ShuttingDown)
 }

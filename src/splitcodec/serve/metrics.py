@@ -48,6 +48,7 @@ class Metrics:
         self.batched_items = 0
         self.max_batch_seen = 0
         self.max_queue_seen = 0
+        self.disconnects = 0
 
     def observe(self, status: int, latency_ms: float, bytes_in: int, bytes_out: int, error: str | None = None) -> None:
         """Record one finished predict request."""
@@ -61,6 +62,11 @@ class Metrics:
             self._window[self._next] = latency_ms
             self._next = (self._next + 1) % len(self._window)
             self._filled = min(self._filled + 1, len(self._window))
+
+    def observe_disconnect(self) -> None:
+        """A client went away before its answer (counted apart from the requests answered)."""
+        with self._lock:
+            self.disconnects += 1
 
     def observe_batch(self, size: int, queue_depth: int) -> None:
         with self._lock:
@@ -84,6 +90,7 @@ class Metrics:
                 "ok": self.by_status.get(200, 0),
                 "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
                 "by_error": dict(sorted(self.by_error.items())),
+                "disconnects": self.disconnects,
                 "bytes_in": self.bytes_in,
                 "bytes_out": self.bytes_out,
                 "batches": self.batches,
@@ -103,6 +110,7 @@ def merge_snapshots(snaps: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"replicas": len(snaps), "uptime_s": max(s["uptime_s"] for s in snaps)}
     for key in ("requests", "ok", "bytes_in", "bytes_out", "batches"):
         out[key] = sum(s[key] for s in snaps)
+    out["disconnects"] = sum(s.get("disconnects", 0) for s in snaps)
     for key in ("by_status", "by_error"):
         total: Counter[str] = Counter()
         for s in snaps:

@@ -112,8 +112,8 @@ class SplitcodecReplica:
         self.metrics.observe_batch(len(items), 0)  # Ray holds the queue; its depth is not visible here
         return [(res, 1e3 * (started - t_in)) for res, (_, t_in) in zip(results, items)]
 
-    async def register(self, config: Any) -> str:
-        ref = self.service.register(config)
+    async def register(self, config: Any, owner: str = "") -> str:
+        ref = self.service.register(config, owner=owner)
         await self._registry.add.remote(ref, config)
         return ref
 

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from splitcodec.errors import DependencyError, SplitcodecError
 from splitcodec.serve.config import ServeConfig
+from splitcodec.serve.guard import ConnectionGuard, guarded_protocol
 from splitcodec.serve.service import FeatureService
 
 __all__ = ["run_server", "BackgroundServer", "READY_LINE"]
@@ -58,10 +59,15 @@ def _make_server(service: FeatureService, opts: ServeConfig, on_ready: Callable[
 
     from splitcodec.serve.app import LocalBackend, build_app
 
-    backend = LocalBackend(service, opts.batching)
-    app = build_app(backend, token=opts.token)
+    guard = ConnectionGuard(opts.max_connections, opts.max_connections_per_client, opts.head_timeout_s)
+    backend = LocalBackend(service, opts.batching, guard=guard)
+    app = build_app(backend, token=opts.token, body_timeout_s=opts.body_timeout_s)
     loop = "uvloop" if _has("uvloop") else "asyncio"
-    http = "httptools" if _has("httptools") else "h11"
+    if _has("httptools"):
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as base
+    else:
+        from uvicorn.protocols.http.h11_impl import H11Protocol as base
+    http = guarded_protocol(base, guard)
     config = uvicorn.Config(
         app,
         loop=loop,
@@ -69,10 +75,10 @@ def _make_server(service: FeatureService, opts: ServeConfig, on_ready: Callable[
         lifespan="on",
         log_level=opts.log_level,
         access_log=False,
-        limit_concurrency=opts.max_connections,
+        limit_concurrency=None,  # the guard caps connections; the batcher's queue caps work
         ssl_certfile=opts.tls_cert,
         ssl_keyfile=opts.tls_key,
-        timeout_keep_alive=30,
+        timeout_keep_alive=max(1, int(opts.head_timeout_s)),
     )
 
     class _Server(uvicorn.Server):

@@ -31,13 +31,14 @@ import torch
 from torch import nn
 
 from splitcodec.bitstream import Frame, Limits, canonical_config, config_ref, unpack
-from splitcodec.codecs.base import Codec, ConfigStore
-from splitcodec.errors import ElementLimitError, SplitcodecError, UnknownConfigError
+from splitcodec.codecs.base import Codec
+from splitcodec.errors import ConfigError, ElementLimitError, SplitcodecError, UnknownConfigError
 from splitcodec.serve.config import ServeConfig
+from splitcodec.serve.configs import ConfigCache
 from splitcodec.serve.errors import (
     BadConfig,
-    ConfigStoreFull,
     Malformed,
+    NonFiniteOutput,
     ServeError,
     TooLarge,
     Undecodable,
@@ -71,7 +72,8 @@ class FeatureService:
         has_logits: outputs are class logits (answers carry the top-1 ``class``), else embeddings.
         allowed_codecs: codec ids the server accepts (None: any registered features codec).
         max_stream_bytes: the largest stream accepted.
-        max_configs: how many codec configs the store holds (registration past it is refused).
+        max_configs, max_configs_per_owner: how many codec configs the store holds in all and per owner
+            (client address); past either the least recently used one goes (:class:`ConfigCache`).
         max_config_bytes: the largest codec config accepted, registered or inline.
         allow_inline: accept streams that carry their config inline (else only by reference).
     """
@@ -86,7 +88,8 @@ class FeatureService:
         has_logits: bool = True,
         allowed_codecs: set[str] | None = None,
         max_stream_bytes: int = ServeConfig.max_stream_bytes,
-        max_configs: int = 64,
+        max_configs: int = 256,
+        max_configs_per_owner: int = 16,
         max_config_bytes: int = 1 << 18,
         allow_inline: bool = True,
     ) -> None:
@@ -95,9 +98,10 @@ class FeatureService:
         self.numel = int(np.prod(self.info.feature_shape))
         self.allowed_codecs = allowed_codecs
         self.max_configs = max_configs
+        self.max_configs_per_owner = max_configs_per_owner
         self.allow_inline = allow_inline
         self.limits = Limits(max_bytes=max_stream_bytes, max_elements=self.numel, max_config_bytes=max_config_bytes)
-        self.store = ConfigStore()
+        self.store = ConfigCache(max_configs, max_configs_per_owner)
         # Inline configs are cached apart from registered ones, so streams cannot crowd out registrations.
         self._inline: OrderedDict[bytes, Codec] = OrderedDict()
         self._accepted_shapes = {self.info.feature_shape, (1, *self.info.feature_shape)}
@@ -143,23 +147,26 @@ class FeatureService:
 
         if not isinstance(config, dict) or not isinstance(config.get("id"), str):
             raise BadConfig('a codec config is a JSON object with a string "id"')
-        if len(canonical_config(config)) > self.limits.max_config_bytes:
+        try:
+            size = len(canonical_config(config))
+        except SplitcodecError as exc:  # NaN, infinities, non-JSON values
+            raise BadConfig(str(exc)) from None
+        if size > self.limits.max_config_bytes:
             raise TooLarge(f"codec config exceeds {self.limits.max_config_bytes} bytes")
         try:
             codec = get_codec(config)
         except SplitcodecError as exc:
             raise WrongCodec(f"cannot build codec from config: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001  (a codec choking on hostile state: say which kind, not why)
+            raise WrongCodec(f"cannot build codec from config ({type(exc).__name__} in its state)") from None
         self._check_codec(codec)
         return codec
 
-    def register(self, config: Any) -> str:
-        """Hold a client's codec config; returns its reference (hex) that streams will carry."""
+    def register(self, config: Any, owner: str = "") -> str:
+        """Hold ``owner``'s codec config (evicting its, or the store's, least recently used one past a
+        cap); returns its reference (hex) that streams will carry."""
         codec = self._build(config)
-        ref = codec.config_ref
-        if ref not in self.store and len(self.store) >= self.max_configs:
-            raise ConfigStoreFull(f"the server holds {self.max_configs} codec configs already")
-        self.store.add(codec)
-        return ref.hex()
+        return self.store.add(codec, owner).hex()
 
     # --- requests ------------------------------------------------------------------------------------
     def parse(self, data: bytes) -> tuple[Frame, Codec]:
@@ -172,6 +179,8 @@ class FeatureService:
             frame = unpack(data, self.limits)
         except ElementLimitError as exc:  # more elements than one sample of the split
             raise WrongShape(f"{exc}: this server takes one {'×'.join(map(str, self.info.feature_shape))} sample") from exc
+        except ConfigError as exc:  # a hostile inline config (too deep, huge numbers, NaN)
+            raise BadConfig(str(exc)) from exc
         except SplitcodecError as exc:
             raise Malformed(str(exc)) from exc
         if frame.shape not in self._accepted_shapes:
@@ -228,9 +237,14 @@ class FeatureService:
             out = self.tail(torch.cat(tensors)).float()
             tail_ms = 1e3 * (time.perf_counter() - t0)
             out = out.reshape(len(tensors), -1)
+            finite = torch.isfinite(out).all(1).tolist()
+            out = torch.where(torch.isfinite(out), out, torch.zeros(()))
             top1 = out.argmax(1).tolist() if self.info.has_logits else [None] * len(tensors)
             rows = out.numpy().tolist()
             for k, i in enumerate(index):
+                if not finite[k]:
+                    results[i] = NonFiniteOutput("the model produced non-finite outputs for these features")
+                    continue
                 results[i] = {
                     "class": top1[k],
                     "output": rows[k],

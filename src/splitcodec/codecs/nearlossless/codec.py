@@ -9,7 +9,7 @@ import numpy as np
 from splitcodec.codecs.base import Codec, as_array
 from splitcodec.codecs.nearlossless.levels import MAX_BITS, decode_levels, encode_levels
 from splitcodec.codecs.registry import register_codec
-from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.errors import CodecError, PayloadError
 from splitcodec.minmax import dequantize, pack_range, quantize, read_range
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class NearLossless(Codec):
         lo, hi, offset = read_range(payload, self.codec_id)
         if lo == hi:
             if len(payload) != offset:
-                raise BitstreamError("nearlossless: constant tensor followed by unexpected bytes")
+                raise PayloadError("nearlossless: constant tensor followed by unexpected bytes")
             return np.full(shape, lo, dtype=np.float32)
         q = decode_levels(payload[offset:], shape, self.bits, zero_level(lo, hi, self.top))
         return dequantize(q, lo, hi, self.bits)

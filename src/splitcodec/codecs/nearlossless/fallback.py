@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from splitcodec.codecs.nearlossless.params import MODE_HIST, MODE_RAW
-from splitcodec.errors import BitstreamError
+from splitcodec.entropy import check_empty
+from splitcodec.errors import PayloadError
 
 __all__ = ["HIST_MAX_PLANE", "HIST_MAX_VALUES", "decode_hist", "encode_hist", "histogram_applies", "pack_raw", "unpack_raw"]
 
@@ -55,7 +56,7 @@ def decode_hist(words: bytes, n: int, top: int) -> np.ndarray:
     import constriction
 
     if len(words) % 4:
-        raise BitstreamError(f"nearlossless: ANS payload of {len(words)} bytes is not a multiple of 4")
+        raise PayloadError(f"nearlossless: ANS payload of {len(words)} bytes is not a multiple of 4")
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype="<u4").astype(np.uint32))
     counts = np.zeros(top + 1, dtype=np.int64)
     out = np.empty(n, dtype=np.int64)
@@ -63,6 +64,7 @@ def decode_hist(words: bytes, n: int, top: int) -> np.ndarray:
         model = constriction.stream.model.Categorical(_hist_probs(counts), perfect=False)
         out[a:b] = coder.decode(model, b - a)
         counts += np.bincount(out[a:b], minlength=top + 1)
+    check_empty(coder, "nearlossless")
     return out
 
 
@@ -75,6 +77,6 @@ def pack_raw(flat: np.ndarray, bits: int) -> bytes:
 def unpack_raw(data: bytes, n: int, bits: int) -> np.ndarray:
     """Inverse of :func:`pack_raw` (given the payload after its mode byte)."""
     if len(data) != (n * bits + 7) // 8:
-        raise BitstreamError(f"nearlossless: raw payload of {len(data)} bytes, expected {(n * bits + 7) // 8}")
+        raise PayloadError(f"nearlossless: raw payload of {len(data)} bytes, expected {(n * bits + 7) // 8}")
     planes = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: n * bits].reshape(n, bits).astype(np.int64)
     return (planes << np.arange(bits - 1, -1, -1)).sum(axis=1)

@@ -8,7 +8,7 @@ from splitcodec.codecs.nearlossless.fallback import decode_hist, encode_hist, hi
 from splitcodec.codecs.nearlossless.layout import layout_of, planes
 from splitcodec.codecs.nearlossless.params import MODE_DENSE, MODE_HIST, MODE_RAW, MODE_SPARSE
 from splitcodec.codecs.nearlossless.wavefront import decode_modeled, encode_modeled
-from splitcodec.errors import BitstreamError, CodecError
+from splitcodec.errors import CodecError, PayloadError
 
 __all__ = ["DEFAULT_LEAKY_SLOPE", "MAX_BITS", "SPARSE_MIN_FRACTION", "decode_levels", "encode_levels"]
 
@@ -80,19 +80,19 @@ def encode_levels(
 def decode_levels(data: bytes, shape: tuple[int, ...], bits: int, zero: int = 0) -> np.ndarray:
     """Inverse of :func:`encode_levels`: the uint16 array of ``shape``."""
     top = _check_bits(bits)
+    if int(np.prod(shape, dtype=np.int64)) == 0:  # any zero dimension: nothing to lay out
+        if data:
+            raise PayloadError(f"nearlossless: {len(data)} unexpected bytes for an empty tensor")
+        return np.zeros(shape, dtype=np.uint16)
     lay = layout_of(*planes(tuple(shape)))
     n = lay.size
-    if n == 0:
-        if data:
-            raise BitstreamError(f"nearlossless: {len(data)} unexpected bytes for an empty tensor")
-        return np.zeros(shape, dtype=np.uint16)
     if data[:1] == bytes([MODE_RAW]):
         return unpack_raw(data[1:], n, bits).astype(np.uint16).reshape(shape)
     if data[:1] == bytes([MODE_HIST]):
         if not histogram_applies(n, lay.H * lay.W, bits):
-            raise BitstreamError("nearlossless: histogram mode for a tensor it is never used for")
+            raise PayloadError("nearlossless: histogram mode for a tensor it is never used for")
         return decode_hist(data[1:], n, top).astype(np.uint16).reshape(shape)
     q = decode_modeled(data, lay, top, zero)
     if q.min() < 0 or q.max() > top:
-        raise BitstreamError("nearlossless: payload decodes to levels out of range")
+        raise PayloadError("nearlossless: payload decodes to levels out of range")
     return q.astype(np.uint16).reshape(shape)

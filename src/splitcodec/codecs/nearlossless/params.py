@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from splitcodec.codecs.nearlossless.layout import Layout, reference_channels
 from splitcodec.entropy import read_varint, write_varint
-from splitcodec.errors import BitstreamError
+from splitcodec.errors import PayloadError
 
 __all__ = [
     "MODE_HIST", "MODE_DENSE", "MODE_SPARSE", "MODE_RAW", "GAUSS", "LAPLACE", "CAUCHY",
@@ -58,16 +58,16 @@ class ModelParams:
     def unpack(cls, data: bytes, top: int, lay: Layout) -> tuple["ModelParams", int]:
         """The parameters at the start of ``data`` and the offset of the ANS words that follow."""
         if len(data) < 3:
-            raise BitstreamError(f"nearlossless: payload of {len(data)} bytes is shorter than its parameters")
+            raise PayloadError(f"nearlossless: payload of {len(data)} bytes is shorter than its parameters")
         flags, slope256, rate256 = data[0], data[1], data[2]
         mode = flags & 3
         bad_mode = mode not in (MODE_DENSE, MODE_SPARSE) or (mode == MODE_SPARSE and top < 2)
         if flags & ~31 or (flags >> _FAMILY_SHIFT) > CAUCHY or bad_mode:
-            raise BitstreamError(f"nearlossless: invalid coding flags {flags:#04x}")
+            raise PayloadError(f"nearlossless: invalid coding flags {flags:#04x}")
         mean16, pos = read_varint(data, 3, max_bytes=5, what="nearlossless mean")
         spread16, pos = read_varint(data, pos, max_bytes=5, what="nearlossless spread")
         if pos + _COEFS.size > len(data):
-            raise BitstreamError("nearlossless: payload truncated inside the predictor coefficients")
+            raise PayloadError("nearlossless: payload truncated inside the predictor coefficients")
         coef = _COEFS.unpack_from(data, pos)
         cross, pos = _unpack_cross(data, pos + _COEFS.size, lay)
         params = cls(
@@ -82,13 +82,13 @@ def _unpack_cross(data: bytes, pos: int, lay: Layout) -> tuple[tuple[tuple[int, 
     n, pos = read_varint(data, pos, max_bytes=5, what="nearlossless cross-channel count")
     R = reference_channels(lay.G, lay.H, lay.W)
     if n > lay.G - R:
-        raise BitstreamError(f"nearlossless: {n} cross-channel predictions for {lay.G - R} channels")
+        raise PayloadError(f"nearlossless: {n} cross-channel predictions for {lay.G - R} channels")
     cross = []
     for _ in range(n):
         c, pos = read_varint(data, pos, max_bytes=5, what="nearlossless cross channel")
         r, pos = read_varint(data, pos, max_bytes=5, what="nearlossless cross reference")
         if pos >= len(data) or not R <= c < lay.G or not 0 <= r < R:
-            raise BitstreamError(f"nearlossless: invalid cross-channel prediction {c} <- {r}")
+            raise PayloadError(f"nearlossless: invalid cross-channel prediction {c} <- {r}")
         cross.append((c, r, struct.unpack_from("<b", data, pos)[0]))
         pos += 1
     return tuple(cross), pos

@@ -16,7 +16,7 @@ from splitcodec.codecs.nearlossless.context import ContextState, StepModel
 from splitcodec.codecs.nearlossless.events import code_events
 from splitcodec.codecs.nearlossless.params import CAUCHY, LAPLACE
 from splitcodec.codecs.nearlossless.predictor import GAUSS_PER_MAD, MIN_STD
-from splitcodec.errors import BitstreamError
+from splitcodec.errors import PayloadError
 
 __all__ = ["code_values", "value_model"]
 
@@ -76,7 +76,7 @@ def _sides(
         neg[sc] = code_events(coder, st.side_counts, sm.side_ctx[rest][sc], None if truth is None else (truth < zero)[sc])
     neg |= ~side_coded & (n_pos <= 0)
     if truth is None and np.any((n_neg <= 0) & (n_pos <= 0)):
-        raise BitstreamError("nearlossless: a value has no level left to take")
+        raise PayloadError("nearlossless: a value has no level left to take")
     lo = np.where(neg, lo_neg, lo_pos)
     n = np.where(neg, n_neg, n_pos)
     ex = np.where(neg, ex_neg, ex_pos)
@@ -102,7 +102,7 @@ def code_values(
         lo, n, ex = np.zeros(len(flat), dtype=np.int64), top + 1 - excl.astype(np.int64), excl
         mean, spread = sm.mean[rest], sm.spread[rest]
     if truth is None and np.any(n <= 0):
-        raise BitstreamError("nearlossless: a value has no level left to take")
+        raise PayloadError("nearlossless: a value has no level left to take")
     skip = np.where(ex, flat, top + 1)  # the excluded level (none: past the top)
     out = np.empty(len(flat), dtype=np.int64)
     # symbol = level - lo, minus one above the excluded level; mean shifted alike

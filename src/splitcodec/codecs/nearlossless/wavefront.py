@@ -19,7 +19,8 @@ from splitcodec.codecs.nearlossless.events import code_events
 from splitcodec.codecs.nearlossless.layout import Layout
 from splitcodec.codecs.nearlossless.params import CAUCHY, GAUSS, LAPLACE, ModelParams
 from splitcodec.codecs.nearlossless.values import code_values, value_model
-from splitcodec.errors import BitstreamError
+from splitcodec.entropy import check_empty
+from splitcodec.errors import PayloadError
 
 __all__ = ["decode_modeled", "encode_modeled", "run_wavefronts"]
 
@@ -103,6 +104,8 @@ def decode_modeled(data: bytes, lay: Layout, top: int, zero: int) -> np.ndarray:
     p, pos = ModelParams.unpack(data, top, lay)
     words = data[pos:]
     if len(words) % 4:
-        raise BitstreamError(f"nearlossless: ANS payload of {len(words)} bytes is not a multiple of 4")
+        raise PayloadError(f"nearlossless: ANS payload of {len(words)} bytes is not a multiple of 4")
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype="<u4").astype(np.uint32))
-    return run_wavefronts(lay, p, top, zero, None, coder)
+    levels = run_wavefronts(lay, p, top, zero, None, coder)
+    check_empty(coder, "nearlossless")
+    return levels
