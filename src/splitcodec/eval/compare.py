@@ -60,10 +60,17 @@ def _values(recs: Sequence[Record], metric: str) -> list[float | None]:
 
 
 def _pick_metric(a: Sequence[Record], b: Sequence[Record], metric: str) -> str:
+    """``auto``: top-1 where both curves have at least 2 points of rising top-1, else the output cosine."""
+    from splitcodec.eval.bd import envelope
+
     if metric != "auto":
         return metric
     for candidate in ("top1", "cosine"):
-        if all(v is not None for v in _values(a, candidate) + _values(b, candidate)):
+        values = (_values(a, candidate), _values(b, candidate))
+        if any(v is None for v in values[0] + values[1]):
+            continue
+        rising = all(len(envelope([r.bytes_per_sample for r in recs], v)[0]) >= 2 for recs, v in zip((a, b), values))
+        if rising or candidate == "cosine":
             return candidate
     return "agreement"
 
