@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.splitcodec-installed
-APT_PACKAGES := dataset-fashion-mnist ffmpeg x265 aom-tools
+APT_PACKAGES := dataset-fashion-mnist ffmpeg x265 aom-tools chromium
 DEMO_SAMPLES ?= 300
 
 .PHONY: setup system-deps demo test bench clean

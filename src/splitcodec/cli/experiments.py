@@ -48,11 +48,13 @@ def compact_table(records, title: str) -> Table:
     the top-1 loss with its 95 % paired interval, and the count of changed predictions."""
     records = list(records)
     splits = sorted({r.split for r in records})
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", caption_justify="left",
+                  caption="Δ params: the settings that differ from the codec's defaults; loss: top-1 points lost, with "
+                  "its paired 95 % interval; chg: images whose predicted class changed")
     cols = (["split"] if len(splits) > 1 else []) + [
-        "codec", "params (vs defaults)", "bpe", "B/sample", "top-1", "loss pp [95 %]", "chg", "cosine", "enc ms", "dec ms"]
+        "codec", "Δ params", "bpe", "B/img", "top-1", "loss pp [95 %]", "chg", "cosine", "enc ms", "dec ms"]
     for col in cols:
-        left = col in ("split", "codec", "params (vs defaults)")
+        left = col in ("split", "codec", "Δ params")
         table.add_column(col, justify="left" if left else "right", overflow="fold", max_width=24 if left else None)
     for r in records:
         cells = [r.split] if len(splits) > 1 else []
@@ -96,8 +98,7 @@ def run_and_render(exp, command: str) -> None:
         ui.fail(exc)
     for ctx in run.contexts:
         recs = [r for r in run.records if r.split in (ctx.split, "input")]
-        title = (f"{ctx.model_name} @ {ctx.split}: {len(ctx.features)} test images, uncut top-1 "
-                 f"{ui.fmt(ctx.top1_ref)} %; loss interval: paired 95 %; chg: changed predictions")
+        title = f"{ctx.model_name} @ {ctx.split}: {len(ctx.features)} test images, uncut top-1 {ui.fmt(ctx.top1_ref)} %"
         ui.console.print(compact_table(recs if len(run.contexts) > 1 else run.records, title))
         if ctx.data_note:
             ui.console.print(f"[dim]{ctx.data_note}[/]")
