@@ -90,3 +90,13 @@ def test_compare_auto_falls_back_to_cosine_when_top1_is_flat():
 def test_old_result_files_load_without_interval_fields():
     records = load_records("benchmarks/results/foundation.json")
     assert records and all(r.loss_low is None and r.changed is None for r in records)
+
+
+def test_bd_on_two_point_curves_and_a_note_when_the_common_range_is_narrow():
+    anchor = [_rec("hevc", r, a, None) for r, a in ((100, 80.0), (400, 90.0))]
+    short = [_rec("mine", r, a, None) for r, a in ((50, 80.0), (200, 90.0))]
+    (row,) = compare_records(anchor + short, anchor="hevc", metric="top1")
+    assert row.bd_rate == pytest.approx(-50.0) and row.note == ""
+    narrow = [_rec("mine", r, a, None) for r, a in ((50, 89.0), (200, 95.0))]  # overlaps 89-90 only
+    (row,) = compare_records(anchor + narrow, anchor="hevc", metric="top1")
+    assert row.bd_rate is not None and "over 10 % of a curve's accuracy range only" in row.note

@@ -20,6 +20,7 @@ settings give the same records.  Paths in a file are relative to the file's fold
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -93,7 +94,7 @@ def _relative(value: str | None, base: Path, registered: Callable[[str], bool] =
         file, _, attr = value.rpartition(":")
         return f"{_relative(file, base)}:{attr}"
     p = Path(value).expanduser()
-    return str(p if p.is_absolute() else base / p)
+    return os.path.normpath(p if p.is_absolute() else base / p)
 
 
 def load_experiment(path: str | Path) -> Experiment:

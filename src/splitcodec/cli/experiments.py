@@ -115,15 +115,16 @@ def run_and_render(exp, command: str) -> None:
 def run_cmd(
     experiment: Path = typer.Argument(..., help="an experiment file (.toml): the eval flags as keys"),
     out: Path = typer.Option(None, help="override the file's out"),
+    samples: int = typer.Option(None, help="override the file's samples"),
 ) -> None:
     """Run an experiment file: model, weights, split(s), dataset, codecs and sweeps, samples, output."""
     from splitcodec.experiment import load_experiment
 
     try:
         exp = load_experiment(experiment)
-        if out is not None:
-            exp.out = str(out)
-            exp.__post_init__()
+        exp.out = str(out) if out is not None else exp.out
+        exp.samples = samples if samples is not None else exp.samples
+        exp.__post_init__()
     except SplitcodecError as exc:
         ui.fail(exc)
     run_and_render(exp, command=f"run {experiment}")

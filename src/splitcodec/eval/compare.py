@@ -84,6 +84,18 @@ def _short(exc: CurveError) -> str:
     return str(exc)
 
 
+def _coverage_note(ra, aa, rb, ab) -> list[str]:
+    """A note when the common accuracy range (the only one BD figures use: PCHIP never extrapolates) is
+    under half of either curve's own range."""
+    from splitcodec.eval.bd import envelope
+
+    (_, ea), (_, eb) = envelope(ra, aa), envelope(rb, ab)
+    lo, hi = max(ea[0], eb[0]), min(ea[-1], eb[-1])
+    share = min((hi - lo) / (e[-1] - e[0]) for e in (ea, eb))
+    pct = f"{100 * share:.0f}" if share >= 0.01 else "< 1"
+    return [f"over {pct} % of a curve's accuracy range only"] if share < 0.5 else []
+
+
 def compare_records(
     anchor_records: Iterable[Record],
     test_records: Iterable[Record] | None = None,
@@ -125,6 +137,7 @@ def compare_records(
         rate = acc = None
         try:
             rate = bd_rate(ra, aa, rb, ab)
+            notes += _coverage_note(ra, aa, rb, ab)
         except CurveError as exc:
             notes.append(_short(exc))
         try:
