@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
-from splitcodec.data import Dataset, load_dataset
+from splitcodec.data import load_dataset
 from splitcodec.data.sources import load_source, resolve_dataset
 from splitcodec.errors import SplitcodecError
 from splitcodec.eval import prepare

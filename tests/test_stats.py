@@ -30,7 +30,6 @@ def test_wilson_matches_scipy():
 def test_newcombe_interval_with_zero_correlation_is_square_and_add():
     # e*h == f*g makes phi = 0: the interval is D -/+ sqrt((p1-l1)^2 + (u2-p2)^2), (u1-p1)^2 + (p2-l2)^2)
     e, f, g, h = 4, 2, 2, 1
-    n = 9
     p1 = p2 = 6 / 9
     l1, u1 = wilson(6, 9)
     lo, hi = paired_loss_interval(e, f, g, h)

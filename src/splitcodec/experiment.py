@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from splitcodec.errors import SplitcodecError
 
-__all__ = ["Experiment", "ExperimentError", "load_experiment", "run_experiment", "codec_specs"]
+__all__ = ["Experiment", "ExperimentError", "Run", "load_experiment", "run_experiment", "codec_specs"]
 
 
 class ExperimentError(SplitcodecError, ValueError):
@@ -130,7 +130,7 @@ def load_experiment(path: str | Path) -> Experiment:
 
 @dataclass
 class Run:
-    """What :func:`run_experiment` produced: records, and one (model, split, samples, note) line per split."""
+    """What :func:`run_experiment` produced: the records, and the EvalContext of each split."""
 
     records: list[Any]
     contexts: list[Any]
