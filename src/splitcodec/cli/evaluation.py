@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from splitcodec.cli import common as ui
@@ -143,14 +144,17 @@ def compare_cmd(
     if not rows:
         ui.fail(SplitcodecError(f"no (model, split) has both an {anchor!r} curve and another codec's"))
     source = " vs ".join(str(p) for p in results)
-    table = Table(title=f"BD figures against {anchor} ({source}); rate = bytes/sample, headers included")
-    for col in ("model", "split", "codec", "anchor at", "metric", "points", "BD-rate %", "BD-accuracy", "note"):
-        numeric = col in ("points", "BD-rate %", "BD-accuracy")
-        table.add_column(col, justify="right" if numeric else "left", no_wrap=col != "note", overflow="fold")
+    table = Table(title=f"BD figures against {anchor} ({source})", box=box.SIMPLE_HEAD, pad_edge=False,
+                  title_justify="left", caption="rate = bytes per sample, headers included", caption_justify="left")
+    for col in ("model @ split", "codec", "metric", "pts", "BD-rate %", "BD-acc.", "note"):
+        numeric = col in ("pts", "BD-rate %", "BD-acc.")
+        table.add_column(col, justify="right" if numeric else "left", overflow="fold",
+                         max_width={"model @ split": 22, "note": 22}.get(col))
     for r in rows:
+        note = "; ".join(n for n in (f"anchor at {r.anchor_split}" if r.anchor_split != r.split else "", r.note) if n)
         table.add_row(
-            r.model, r.split, r.codec, r.anchor_split, r.metric, f"{r.points}/{r.anchor_points}",
-            ui.fmt(r.bd_rate, 2), ui.fmt(r.bd_accuracy, 4 if r.metric == "cosine" else 2), r.note,
+            f"{r.model} @ {r.split}", r.codec, r.metric, f"{r.points}/{r.anchor_points}",
+            ui.fmt(r.bd_rate, 2), ui.fmt(r.bd_accuracy, 4 if r.metric == "cosine" else 2), note,
         )
     ui.console.print(table)
-    ui.console.print("BD-rate < 0: fewer bytes than the anchor at equal accuracy; BD-accuracy > 0: more accurate at equal rate.")
+    ui.console.print("BD-rate < 0: fewer bytes than the anchor at equal accuracy; BD-acc. > 0: more accurate at equal rate.")
