@@ -31,3 +31,8 @@ def test_edge_without_a_server_says_so(tmp_path):
         port = s.getsockname()[1]
     result = runner.invoke(app, ["edge", "--url", f"http://127.0.0.1:{port}", "--samples", "2", "--calibration", "8"])
     assert result.exit_code == 2 and "no server answers" in result.output and "--url" in result.output
+
+
+def test_edge_out_must_be_json(tmp_path):
+    result = runner.invoke(app, ["edge", "--samples", "1", "--out", str(tmp_path / "e.txt")])
+    assert result.exit_code == 2 and ".json" in result.output

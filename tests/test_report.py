@@ -42,3 +42,10 @@ def test_report_opens_in_headless_chromium_with_tables_and_images(tmp_path):
     n_files = len(collect_results(RESULTS))
     assert len(tables) >= n_files and len(images) >= n_files
     assert "bpe at 1 % loss" in dom and "BD-rate vs x265" in dom and "reconstruction" in dom
+
+
+def test_report_command_wants_an_html_path_and_a_folder_of_results(tmp_path):
+    from splitcodec.cli import main
+
+    assert main(["report", RESULTS, "-o", str(tmp_path / "r.pdf")]) == 2
+    assert main(["report", str(tmp_path), "-o", str(tmp_path / "r.html")]) == 2

@@ -47,8 +47,9 @@ def compact_table(records, title: str) -> Table:
     """One row per record in at most 100 columns: parameters shown as the change from the codec's defaults,
     the top-1 loss with its 95 % paired interval, and the count of changed predictions."""
     records = list(records)
-    splits = sorted({r.split for r in records})
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", caption_justify="left",
+    splits = sorted({r.split for r in records if r.split != "input"})  # input-picture codecs say so by name
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, title_justify="left",
+                  caption_justify="left",
                   caption="Δ params: the settings that differ from the codec's defaults; loss: top-1 points lost, with "
                   "its paired 95 % interval; chg: images whose predicted class changed")
     cols = (["split"] if len(splits) > 1 else []) + [
@@ -61,7 +62,7 @@ def compact_table(records, title: str) -> Table:
         cells += [
             r.codec, param_diff(r.codec, r.params), ui.fmt(r.bpe, 3), ui.fmt(r.bytes_per_sample, 0),
             ui.fmt(r.top1), _interval(r), ui.fmt(getattr(r, "changed", None)), ui.fmt(r.cosine, 4),
-            ui.fmt(r.encode_ms, 2), ui.fmt(r.decode_ms, 2),
+            ui.fmt(r.encode_ms, 1), ui.fmt(r.decode_ms, 1),
         ]
         table.add_row(*cells)
     return table

@@ -133,6 +133,8 @@ def edge_cmd(
     from splitcodec.testing.link import LinkSpec, ShapingProxy
 
     try:
+        if out is not None and out.suffix.lower() != ".json":
+            raise SplitcodecError(f"--out {out}: give a path ending in .json")
         spec = LinkSpec.parse(link) if link else None
         cfg = get_model_cfg(model)
         if cfg.dataset is None:
