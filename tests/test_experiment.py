@@ -96,3 +96,22 @@ def test_compressai_export_and_replot(setup, tmp_path):
     assert doc["results"]["bpp"] == sorted(doc["results"]["bpp"])
     result = runner.invoke(app, ["plot", str(setup / "cli.json"), "-o", str(tmp_path / "p.png")])
     assert result.exit_code == 0 and (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_two_splits_code_input_pictures_once(setup):
+    from splitcodec.experiment import run_experiment
+
+    root = setup
+    exp = Experiment(model="torchvision:resnet18", weights=str(root / "r18.pt"), split=["layer1", "layer2"],
+                     dataset=str(root / "val"), calibration_data=str(root / "calib"), image_size=32,
+                     codec=["uniform:bits=8", "image-jpeg:quality=90"])
+    run = run_experiment(exp)
+    assert sorted((r.split, r.codec) for r in run.records) == [
+        ("input", "image-jpeg"), ("layer1", "uniform"), ("layer2", "uniform")]
+
+
+def test_codec_colours_are_fixed_across_figures():
+    from splitcodec.eval.plot import codec_colour
+
+    assert codec_colour("hevc") == "#1f77b4" and codec_colour("my-codec") == codec_colour("my-codec")
+    assert len({codec_colour(c) for c in ("hevc", "av1", "lightweight", "uniform", "nearlossless")}) == 5

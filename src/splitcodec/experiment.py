@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from splitcodec.errors import SplitcodecError
 
-__all__ = ["Experiment", "ExperimentError", "Run", "load_experiment", "run_experiment", "codec_specs"]
+__all__ = ["Experiment", "ExperimentError", "Run", "load_experiment", "run_experiment", "codec_specs", "setting_domain"]
 
 
 class ExperimentError(SplitcodecError, ValueError):
@@ -171,5 +171,13 @@ def run_experiment(exp: Experiment, *, settings: list | None = None, progress=No
                       calibration_samples=exp.calibration, model_name=exp.model)
         ctx.data_note = sources.note
         contexts.append(ctx)
-        records += evaluate(None, codecs=settings, context=ctx, progress=progress)
+        todo = settings if split == splits[0] else [s for s in settings if setting_domain(s) != "image"]
+        records += evaluate(None, codecs=todo, context=ctx, progress=progress)
     return Run(records, contexts)
+
+
+def setting_domain(setting: Any) -> str:
+    """``"image"`` for input-picture codecs (coded once, whatever the split), else ``"features"``."""
+    from splitcodec.codecs.registry import codec_class
+
+    return setting.domain if hasattr(setting, "domain") else codec_class(setting[0]).domain

@@ -83,7 +83,11 @@ def run_and_render(exp, command: str) -> None:
     try:
         settings = _settings(exp.codec)
         with ui.progress_bar() as progress:
-            task = progress.add_task("codec settings", total=len(settings) * max(1, len(exp.split)))
+            from splitcodec.experiment import setting_domain
+
+            per_split = sum(setting_domain(s) != "image" for s in settings)
+            total = len(settings) + per_split * (max(1, len(exp.split)) - 1)
+            task = progress.add_task("codec settings", total=total)
             sample_task = progress.add_task("", total=1)
 
             def tick(desc: str, done: int, total: int) -> None:
