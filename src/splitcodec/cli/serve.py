@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from splitcodec.cli.common import app, console, err_console
+from splitcodec.cli.common import app, console, err_console, progress_bar
 from splitcodec.cli.common import fail as _fail
 from splitcodec.cli.common import fmt as _fmt
 from splitcodec.errors import SplitcodecError
@@ -133,6 +133,8 @@ def edge_cmd(
     from splitcodec.testing.link import LinkSpec, ShapingProxy
 
     try:
+        if out is not None and out.suffix.lower() != ".json":
+            raise SplitcodecError(f"--out {out}: give a path ending in .json")
         spec = LinkSpec.parse(link) if link else None
         cfg = get_model_cfg(model)
         if cfg.dataset is None:
@@ -147,17 +149,21 @@ def edge_cmd(
             if p is not None:
                 client.url = p.url(url)
 
-            async def go():
-                async with client:
-                    return await stream_dataset(client, data.images, data.labels, concurrency=concurrency,
-                                                time_limit_s=time_limit)
+            with progress_bar() as bar:
+                task = bar.add_task(f"streaming {len(data)} samples", total=len(data))
 
-            report = asyncio.run(go())
+                async def go():
+                    async with client:
+                        return await stream_dataset(
+                            client, data.images, data.labels, concurrency=concurrency, time_limit_s=time_limit,
+                            progress=lambda done, total: bar.update(task, completed=done))
+
+                report = asyncio.run(go())
     except SplitcodecError as exc:
         _fail(exc)
     title = (f"edge → {url}: {model} @ {split or cfg.default_split}, {codec}, concurrency {concurrency}"
              + (f", link {spec.label}" if spec else ""))
-    console.print(_edge_table(report, title))
+    console.print(_edge_table(report, title, concurrency))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"url": url, "model": model, "split": split, "codec": codec,
@@ -167,7 +173,7 @@ def edge_cmd(
         raise typer.Exit(code=1)
 
 
-def _edge_table(report, title: str) -> Table:
+def _edge_table(report, title: str, concurrency: int = 1) -> Table:
     """The `edge` report (an EdgeReport) as a two-column table."""
     table = Table(title=title)
     table.add_column("measure")
@@ -183,6 +189,13 @@ def _edge_table(report, title: str) -> Table:
         ("answers", ", ".join(f"{k}: {v}" for k, v in sorted(report.kinds.items()))),
     ]
     rows += [(f"mean {k.replace('_ms', '')} ms", _fmt(v, 3)) for k, v in report.parts_ms.items()]
+    parts = report.parts_ms
+    if parts:
+        work = sum(parts.get(k, 0.0) for k in ("head_ms", "encode_ms", "network_ms", "server_ms"))
+        rows.append(("mean waiting ms (total − parts)", _fmt(parts.get("total_ms", 0.0) - work, 3)))
     for name, value in rows:
         table.add_row(name, value)
+    table.caption = (f"total = one sample's time from start to answer with {concurrency} in flight: head + encode "
+                     "+ network + server (queue, decode, tail) + waiting for the edge's one compute thread, which "
+                     "works on one sample at a time; lower --concurrency to see less waiting.")
     return table
