@@ -253,12 +253,18 @@ def measure_jobs(model: str, jobs: list[dict], n: int) -> None:
                 done(job)
 
 
+def _best_split(res):
+    """The fastest candidate within the budget that cuts the model (features cross the link)."""
+    splits = [s for s in res.per_split.values() if s.candidate.kind == "split"]
+    return min(splits, key=lambda s: s.total_ms) if splits else None
+
+
 def _jobs(model: str, edge: str, slowdown: float, results) -> list[dict]:
-    """What to measure per network: the choice and the baselines (each candidate once per network)."""
+    """What to measure per network: the choice, the baselines and the best split (each once per network)."""
     jobs: dict[tuple, dict] = {}
     for res in results:
         for role, scored in (("choice", res.choice), ("edge_only", res.edge_only), ("cloud_only", res.cloud_only),
-                             ("best_uncompressed", res.best_uncompressed)):
+                             ("best_uncompressed", res.best_uncompressed), ("best_split", _best_split(res))):
             if scored is None:
                 continue
             key = (scored.candidate.label, res.network.bandwidth_mbit)
@@ -289,6 +295,8 @@ def _row(model: str, edge: str, res, exhaustive_res, jobs: list[dict]) -> dict:
         "best_uncompressed_plan": None if res.best_uncompressed is None else res.best_uncompressed.candidate.label,
         "measured_edge_only_ms": got("edge_only"), "measured_cloud_only_ms": got("cloud_only"),
         "measured_best_uncompressed_ms": got("best_uncompressed"),
+        "best_split_plan": None if _best_split(res) is None else _best_split(res).candidate.label,
+        "best_split_ms": ms(_best_split(res)), "measured_best_split_ms": got("best_split"),
         "prediction_error_pct": 100 * (pred - meas) / meas, "scored_pruned": res.evaluated,
         "scored_exhaustive": exhaustive_res.evaluated,
         "targets": {

@@ -219,3 +219,11 @@ def test_cli_search_writes_json_plot_and_plans(tmp_path, capsys):
     assert plan.predicted_ms == pytest.approx(doc["results"][0]["plan"]["predicted_ms"])
     assert "1 Mbit/s" in capsys.readouterr().out
     assert cli_main(["search", "--model", "toy", "--profile", str(tmp_path / "nope.json"), "--out", str(out)]) == 2
+    assert cli_main(["search", "--profile", str(prof), "--loss", "1.5", "--out", str(out)]) == 2
+    assert "0 <= loss < 1" in capsys.readouterr().err
+    phone = tmp_path / "phone.json"
+    phone.write_text(json.dumps({"format": "splitcodec-device-profile/1", "slowdown": 8,
+                                 "power_w": {"compute": 3.0, "radio": 1.0, "idle": 0.2}}))
+    assert cli_main(["search", "--profile", str(prof), "--edge", str(phone), "--bandwidth", "5", "--out", str(out)]) == 0
+    assert "edge J" in capsys.readouterr().out
+    assert json.loads(out.read_text())["results"][0]["plan"]["breakdown"]["energy_j"] > 0

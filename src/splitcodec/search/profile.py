@@ -317,7 +317,8 @@ def measure_model(
     accuracy loss from the evaluator on ``samples`` test images (None: all).
 
     ``feature_specs`` lists codec specs for every split, or maps a split to its own list.  Settings
-    found in ``records`` (same model, split, codec, params and sample count) are not evaluated again;
+    found in ``records`` (same model, split, codec and params, on at least as many samples) are not
+    evaluated again;
     their bytes and loss are reused and only their times measured; ``on_record`` sees each record as it
     comes (to save progress).  A bare codec id means its default sweep.  Returns the profile and the records.
     """
@@ -346,7 +347,7 @@ def measure_model(
             image = codec.domain == "image"
             key = (ctx.model_name, INPUT if image else split, codec.codec_id, json.dumps(codec.params(), sort_keys=True))
             rec = known.get(key)
-            if rec is None or rec.samples != len(ctx.dataset):
+            if rec is None or rec.samples < len(ctx.dataset):
                 say(f"{model} {key[1]} {spec}: evaluating on {len(ctx.dataset)} samples")
                 rec = evaluate_codec(ctx, codec)
             elif image:
