@@ -300,6 +300,29 @@ def time_codec(codec: Any, inputs: Any, n: int = 20, repeats: int = 3) -> tuple[
     return enc, dec
 
 
+def _cost(ctx: Any, codec: Any, known: dict, timing_samples: int, repeats: int, say: Callable[[str], None]) -> tuple[CodecCost, Any]:
+    """Bytes and loss of one setting (a known record, else the evaluator), times measured now."""
+    from splitcodec.eval.evaluator import evaluate_codec
+
+    image = codec.domain == "image"
+    split = INPUT if image else ctx.split
+    label = f"{ctx.model_name} {split} {codec.codec_id}"
+    rec = known.get((ctx.model_name, split, codec.codec_id, json.dumps(codec.params(), sort_keys=True)))
+    if rec is None or rec.samples < len(ctx.dataset):
+        say(f"{label}: evaluating on {len(ctx.dataset)} samples")
+        rec = evaluate_codec(ctx, codec)  # fits the codec
+    elif image:
+        codec.fit(ctx.calibration.raw.float())
+    else:
+        codec.fit(ctx.calib_features, activation=ctx.activation)
+    enc, dec = time_codec(codec, ctx.dataset.raw.float() if image else ctx.features, timing_samples, repeats)
+    cost = CodecCost.from_record(rec)
+    cost.encode_ms, cost.decode_ms = enc.median_ms, dec.median_ms
+    say(f"{label} {codec.params()}: {cost.bytes_per_sample:.0f} B, loss {cost.top1_loss:+.2f} pp, "
+        f"enc {enc.median_ms:.3f} ms, dec {dec.median_ms:.3f} ms")
+    return cost, rec
+
+
 def measure_model(
     model: str,
     splits: Sequence[str],
@@ -316,17 +339,19 @@ def measure_model(
     """Profile ``model``: times of heads, tails, the whole model and every codec setting; bytes and
     accuracy loss from the evaluator on ``samples`` test images (None: all).
 
-    ``feature_specs`` lists codec specs for every split, or maps a split to its own list.  Settings
-    found in ``records`` (same model, split, codec and params, on at least as many samples) are not
-    evaluated again;
-    their bytes and loss are reused and only their times measured; ``on_record`` sees each record as it
-    comes (to save progress).  A bare codec id means its default sweep.  Returns the profile and the records.
+    ``feature_specs`` lists codec specs (a bare id: its default sweep) for every split, or maps a split
+    to its own list; ``image_specs`` are measured once.  A setting found in ``records`` (same model,
+    split, codec and params, on at least as many samples) is not evaluated again: only its times are
+    measured.  ``on_record`` sees each record as it comes (to save progress).  Returns the profile and
+    the records.
     """
     import torch
 
-    from splitcodec.eval.evaluator import evaluate_codec, prepare
     from splitcodec.codecs.registry import get_codec, parse_codec_spec
+    from splitcodec.eval.evaluator import prepare
 
+    if not splits:
+        raise ProfileError("measure_model needs at least one split")
     say = progress or (lambda _m: None)
     known = {(r.model, r.split, r.codec, json.dumps(r.params, sort_keys=True)): r for r in records}
     out_records, costs, timings = [], [], []
@@ -335,37 +360,17 @@ def measure_model(
         ctx = prepare(model, split, samples=samples)
         timings.append(_time_split(ctx, timing_samples, repeats))
         if full is None:
-            x = ctx.dataset.images
             with torch.inference_mode():
-                full = time_call(lambda k: ctx.model(x[k : k + 1]), timing_samples, repeats=repeats)
+                full = time_call(lambda k: ctx.model(ctx.dataset.images[k : k + 1]), timing_samples, repeats=repeats)
         specs = list(feature_specs.get(split, ())) if isinstance(feature_specs, dict) else list(feature_specs)
-        if i == 0:
-            specs += list(image_specs)
+        specs += list(image_specs) if i == 0 else []
         for name, params in (setting for spec in specs for setting in parse_codec_spec(spec)):
-            codec = get_codec(name, **params)
-            spec = codec.codec_id + "".join(f":{k}={v}" for k, v in params.items())
-            image = codec.domain == "image"
-            key = (ctx.model_name, INPUT if image else split, codec.codec_id, json.dumps(codec.params(), sort_keys=True))
-            rec = known.get(key)
-            if rec is None or rec.samples < len(ctx.dataset):
-                say(f"{model} {key[1]} {spec}: evaluating on {len(ctx.dataset)} samples")
-                rec = evaluate_codec(ctx, codec)
-            elif image:
-                codec.fit(ctx.calibration.raw.float())
-            else:
-                codec.fit(ctx.calib_features, activation=ctx.activation)
-            inputs = ctx.dataset.raw.float() if image else ctx.features
-            enc, dec = time_codec(codec, inputs, timing_samples, repeats)
-            cost = CodecCost.from_record(rec)
-            cost.encode_ms, cost.decode_ms = enc.median_ms, dec.median_ms
+            cost, rec = _cost(ctx, get_codec(name, **params), known, timing_samples, repeats, say)
             costs.append(cost)
             out_records.append(rec)
             if on_record is not None:
                 on_record(rec)
-            say(f"{model} {key[1]} {spec}: {cost.bytes_per_sample:.0f} B, loss {cost.top1_loss:+.2f} pp, "
-                f"enc {enc.median_ms:.3f} ms, dec {dec.median_ms:.3f} ms")
-    if full is None:
-        raise ProfileError("measure_model needs at least one split")
     meta = {"threads": torch.get_num_threads(), "samples": samples, "timing_samples": timing_samples, "repeats": repeats,
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    assert full is not None
     return ModelProfile(model, full, timings, costs, meta), out_records
