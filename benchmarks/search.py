@@ -7,11 +7,15 @@ Two phases (``--phase accuracy``, ``--phase validate``; default both):
    ``benchmarks/results/search_records_<model>.json`` after each split (a rerun reuses what is there).
 2. **validate** — re-times heads, tails and codecs (1 thread, repeats, medians) into a
    :class:`~splitcodec.search.ModelProfile`, searches split × codec × setting for 1, 10 and 100 Mbit/s,
-   RTT 20 ms, max loss 1 pp, for two edge devices (this machine, and a device 20× slower, emulated by
-   stretching the edge's compute), and measures the chosen plans and a few others end to end: the real
-   edge client → emulated link (the in-process shaper) → ``splitcodec serve`` child process.  The HTTP
-   overhead (request headers, JSON answer, fixed per-request time) is calibrated once on an unshaped link
-   and applied unchanged to every shaped one.
+   RTT 20 ms, max loss 1 pp, for two edge devices, and measures the chosen plans, the baselines and the
+   best split end to end: the real edge client → emulated link (the in-process shaper) → ``splitcodec
+   serve`` child process (cloud-only: a server that takes the picture, :func:`serve_picture`).  Medians
+   of per-sample end-to-end times.  The edge devices: this machine (``local``), and ``x20``, a device 20×
+   slower, emulated by running the real head and encoder and then sleeping 19× their profiled medians
+   (a fixed time: stretching the measured time would also stretch the cold-cache and scheduling noise of
+   a shared machine 20×).  The HTTP transport (request headers and JSON answer, counted by the shaper,
+   and one fixed per-request time) is calibrated once on an unshaped link, on one candidate, and applied
+   unchanged to every shaped link and candidate.
 
 The candidate space (chosen to fit the CPU budget of a shared 2-core machine): per model four or five
 split points (those with a ReLU/leaky-ReLU cut, plus ``flatten``) × ``raw`` fp32/fp16, ``uniform`` 8/6/4 bit,
@@ -44,7 +48,7 @@ from torch import nn
 
 from splitcodec.eval import load_records, run_meta, save_records
 from splitcodec.search import (
-    CLOUD_ONLY, EDGE_ONLY, Candidate, ModelProfile, Network, Transport, device_profile, measure_model, plot_latency_vs_split,
+    CLOUD_ONLY, EDGE_ONLY, Candidate, Network, Transport, device_profile, measure_model, plot_latency_vs_split, predict,
     run_search,
 )
 # The test harness of the runtime, in one place: the shaper and the server child process move to
@@ -136,19 +140,24 @@ class PictureServer(ServerProcess):
 
 
 class EmulatedEdge(EdgeClient):
-    """The edge device emulated here: its head and encoder take ``slowdown`` × this machine's time (the
-    real compute runs, then the edge thread sleeps the difference)."""
+    """The edge device emulated here: the real head and encoder run, then the edge thread sleeps a fixed
+    ``extra_head_ms`` + ``extra_enc_ms`` (a device ``s``× slower: (s − 1) × this machine's profiled medians)."""
 
-    def __init__(self, url: str, *, slowdown: float = 1.0, **kwargs) -> None:
+    def __init__(self, url: str, *, extra_head_ms: float = 0.0, extra_enc_ms: float = 0.0, **kwargs) -> None:
         super().__init__(url, **kwargs)
-        self.slowdown = slowdown
+        self.extra = (extra_head_ms, extra_enc_ms)
 
     def encode(self, x: torch.Tensor) -> tuple[bytes, float, float]:
         stream, head_ms, enc_ms = super().encode(x)
-        extra = (self.slowdown - 1.0) * (head_ms + enc_ms)
-        if extra > 0:
-            time.sleep(extra / 1e3)
-        return stream, self.slowdown * head_ms, self.slowdown * enc_ms
+        if sum(self.extra) > 0:
+            time.sleep(sum(self.extra) / 1e3)
+        return stream, head_ms + self.extra[0], enc_ms + self.extra[1]
+
+
+def _extra(cand: Candidate, slowdown: float) -> tuple[float, float]:
+    """The emulated device's time beyond this machine's: the candidate's (scaled) times × (s − 1) / s."""
+    f = (slowdown - 1.0) / slowdown
+    return f * cand.head_ms, f * cand.encode_ms
 
 
 def _summary(totals: list[float]) -> dict:
@@ -157,12 +166,14 @@ def _summary(totals: list[float]) -> dict:
             "measured_p10_ms": float(np.percentile(a, 10)), "measured_p90_ms": float(np.percentile(a, 90)), "n": int(a.size)}
 
 
-def measure_sent(url: str, head: nn.Module, codec, images: torch.Tensor, spec: LinkSpec, slowdown: float, n: int) -> dict:
+def measure_sent(url: str, head: nn.Module, codec, images: torch.Tensor, spec: LinkSpec, extra: tuple[float, float],
+                 n: int) -> dict:
     """Median end-to-end ms of ``n`` samples one at a time through the shaper; HTTP bytes and parts too."""
     host, port = url.split("//")[1].rsplit(":", 1)
     with ShapingProxy(spec, (host, int(port))) as proxy:
         async def go():
-            async with EmulatedEdge(proxy.url(url), head=head, codec=codec, connections=1, slowdown=slowdown) as edge:
+            async with EmulatedEdge(proxy.url(url), head=head, codec=codec, connections=1, extra_head_ms=extra[0],
+                                    extra_enc_ms=extra[1]) as edge:
                 await edge.aregister()
                 await stream_dataset(edge, images[:5], None, concurrency=1, register=False)  # warm-up
                 before = (proxy.bytes_up, proxy.bytes_down)
@@ -182,15 +193,15 @@ def measure_sent(url: str, head: nn.Module, codec, images: torch.Tensor, spec: L
             "http_down_bytes": down / len(infs), "parts_ms": parts}
 
 
-def measure_edge_only(net: nn.Module, images: torch.Tensor, slowdown: float, n: int) -> dict:
+def measure_edge_only(net: nn.Module, images: torch.Tensor, extra_ms: float, n: int) -> dict:
+    """The whole model on the edge, one sample at a time (plus the emulated device's extra time)."""
     totals = []
     with torch.inference_mode():
         for i in range(5 + n):
             t0 = time.perf_counter()
             net(images[i : i + 1])
-            extra = (slowdown - 1.0) * 1e3 * (time.perf_counter() - t0)
-            if extra > 0:
-                time.sleep(extra / 1e3)
+            if extra_ms > 0:
+                time.sleep(extra_ms / 1e3)
             if i >= 5:
                 totals.append(1e3 * (time.perf_counter() - t0))
     return _summary(totals)
@@ -217,12 +228,16 @@ def _server(model: str, split: str):
 
 
 def calibrate_transport(model: str, cand: Candidate, n: int) -> tuple[Transport, dict]:
-    """HTTP bytes each way and the fixed per-request time, measured on an unshaped link (through the shaper)."""
+    """HTTP bytes each way, counted by the shaper on an unshaped link, and one fixed per-request time:
+    the measured median there minus everything else the model predicts for ``cand`` (so it holds the
+    HTTP stacks, the relay, thread hand-offs, and how much slower parts run in place than in the profile)."""
     head, codec, images = _edge_side(model, cand, n)
     with _server(model, cand.split) as server:
-        m = measure_sent(server.url, head, codec, images, LinkSpec(), 1.0, n)
-    t = Transport(round(m["http_up_bytes"], 1), round(m["http_down_bytes"], 1), round(m["parts_ms"]["overhead_ms"], 3))
-    log(f"transport (unshaped, {cand.label}): {t}")
+        m = measure_sent(server.url, head, codec, images, LinkSpec(), (0.0, 0.0), n)
+    bytes_only = Transport(round(m["http_up_bytes"], 1), round(m["http_down_bytes"], 1), 0.0)
+    rest = predict(cand, Network(1e9, 0.0), bytes_only).total_ms
+    t = Transport(bytes_only.request_bytes, bytes_only.response_bytes, round(m["measured_ms"] - rest, 3))
+    log(f"transport (unshaped, {cand.label}): {t}; measured {m['measured_ms']:.2f} ms, the rest predicted {rest:.2f} ms")
     return t, m
 
 
@@ -237,7 +252,7 @@ def measure_jobs(model: str, jobs: list[dict], n: int) -> None:
 
     ctx = prepare(model, None, samples=n + 5)
     for job in [j for j in jobs if j["candidate"].kind == EDGE_ONLY]:
-        job.update(measure_edge_only(ctx.model, ctx.dataset.images, job["slowdown"], n))
+        job.update(measure_edge_only(ctx.model, ctx.dataset.images, sum(_extra(job["candidate"], job["slowdown"])), n))
         done(job)
     by_split: dict[str, list[dict]] = {}
     for job in jobs:
@@ -252,7 +267,7 @@ def measure_jobs(model: str, jobs: list[dict], n: int) -> None:
                     fitted[cand.label] = _edge_side(model, cand, n)
                 head, codec, images = fitted[cand.label]
                 job.update(measure_sent(server.url, head, codec, images, LinkSpec(job["bandwidth_mbit"] * 1e6, RTT_MS),
-                                        job["slowdown"], n))
+                                        _extra(cand, job["slowdown"]), n))
                 done(job)
 
 
@@ -347,7 +362,7 @@ def validate_phase(models: list[str], args) -> None:
                      "kind": j["candidate"].kind, "prediction_error_pct": 100 * (j["predicted_ms"] - j["measured_ms"]) / j["measured_ms"]}
                     for j in all_jobs]
     doc = {"meta": run_meta(command="benchmarks/search.py " + " ".join(sys.argv[1:]), loadavg=os.getloadavg(),
-                            rtt_ms=RTT_MS, max_loss=MAX_LOSS, edges={e: f"{device_profile(e).slowdown:g}× this machine, 1 thread" for e in EDGES},
+                            rtt_ms=RTT_MS, max_loss=MAX_LOSS, edges={e: f"{device_profile(e).slowdown:g}× this machine's profiled compute, 1 thread" for e in EDGES},
                             samples_per_measurement=args.samples, link="in-process shaper (splitcodec.serve.link.ShapingProxy)"),
            "transport": {**asdict(transport), "calibrated_on": calib.candidate.label, "calibration": calib_m},
            "choices": choices, "measurements": measurements,
