@@ -227,3 +227,21 @@ def test_cli_search_writes_json_plot_and_plans(tmp_path, capsys):
     assert cli_main(["search", "--profile", str(prof), "--edge", str(phone), "--bandwidth", "5", "--out", str(out)]) == 0
     assert "edge J" in capsys.readouterr().out
     assert json.loads(out.read_text())["results"][0]["plan"]["breakdown"]["energy_j"] > 0
+
+
+def test_runtime_takes_a_plan(tmp_path, capsys) -> None:
+    """`serve/edge --plan`: a split plan gives model, split and codec; edge-only and cloud-only are refused."""
+    from splitcodec.cli.serve import _apply_plan
+    from splitcodec.errors import SplitcodecError
+
+    split_plan = Plan("ref-resnet", SPLIT, "layer2", "uniform", {"bits": 4}, 30.0, 0.5, 600.0, {}, 1.0)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(split_plan.to_json()))
+    assert _apply_plan(path, "other", None, "raw") == ("ref-resnet", "layer2", "uniform:bits=4")
+    assert _apply_plan(None, "other", None, "raw") == ("other", None, "raw")
+    edge_only = Plan("ref-resnet", EDGE_ONLY, None, None, {}, 3.0, 0.0, 0.0, {}, 1.0)
+    path.write_text(json.dumps(edge_only.to_json()))
+    with pytest.raises(SplitcodecError, match="edge-only"):
+        _apply_plan(path, "ref-resnet", None, None)
+    assert cli_main(["serve", "--plan", str(path)]) != 0
+    assert "edge-only" in capsys.readouterr().err
