@@ -155,14 +155,25 @@ class WSAECodec(Codec):
         return self._reconstruct(self._latent(payload, shape), shape[-2:]).numpy()
 
     # --- batch paths for benchmarks: one network call for many per-sample streams ------------------
-    def encode_batch(self, x: torch.Tensor) -> list[bytes]:
+    def analyse(self, x: torch.Tensor) -> torch.Tensor:
+        """The float latent in [0, 1] of a batch (independent of ``bits``: reusable across bit-widths)."""
+        self._check_shape(tuple(x.shape))
+        with one_thread():
+            return load_trained(self.model)[0].analysis(x.float(), self._index)
+
+    def encode_batch(self, x: torch.Tensor, latent: torch.Tensor | None = None) -> list[bytes]:
         """One stream per sample (config by reference), as ``encode(x[i:i+1], config="ref")`` writes it.
 
-        The encoder network runs once on the whole batch; its float rounding may differ from a
-        one-sample run in the last bit, so an index can (rarely) differ by one level.
+        The encoder network runs once on the whole batch (or not at all, given ``latent`` from
+        :meth:`analyse`); its float rounding may differ from a one-sample run in the last bit, so an
+        index can (rarely) differ by one level.
         """
+        from splitcodec.nn.quant import to_indices
+
         self._check_shape(tuple(x.shape))
-        k = self._indices(x.float())
+        if latent is None:
+            latent = self.analyse(x)
+        k = to_indices(latent, self.bits).to(torch.int32).numpy()
         shape = (1, *x.shape[1:])
         return [bitstream.pack(self._payload(k[i : i + 1]), shape, "float32", ref=self.config_ref) for i in range(len(k))]
 
