@@ -17,6 +17,9 @@ reference) but with the networks run on batches of 500 (``encode_batch``/``decod
 ``encode_ms``/``decode_ms`` are the one-sample ``encode``/``decode`` calls timed on the first 50 images.
 
     nice python benchmarks/wsae.py --parts anchors wsae independent report [--samples 10000]
+
+The committed run: ``wsae`` and ``independent`` on 10k images; ``anchors`` on 10k at layer1, layer2,
+stage1.down, stage2.down and ``--samples 1000`` at the other splits (time on a shared machine).
 """
 
 from __future__ import annotations
