@@ -21,6 +21,7 @@ from splitcodec.codecs.base import Codec
 from splitcodec.codecs.registry import get_codec, parse_codec_spec
 from splitcodec.errors import SplitcodecError
 from splitcodec.eval.records import Record
+from splitcodec.eval.tasks import Classification, task_for
 
 __all__ = ["Coded", "EvalContext", "prepare", "code_samples", "score", "evaluate_codec", "evaluate", "settings_from_specs"]
 
@@ -50,6 +51,7 @@ class EvalContext:
     has_logits: bool
     batch_size: int
     split_point: Any = None  # splitcodec.split.SplitPoint of the cut (activation, slope, shape)
+    task: Any = None  # splitcodec.eval.tasks.Task scoring the outputs (None: classification)
 
     @property
     def activation(self) -> Any:
@@ -114,7 +116,7 @@ def prepare(
     features = _batched(c.head, test.images, batch_size)
     calib_features = _batched(c.head, calib.images, batch_size)
     ref_out = _batched(model, test.images, batch_size)
-    has_logits = (cfg.num_classes is not None) if cfg is not None else ref_out.ndim == 2
+    has_logits = (cfg.num_classes is not None and cfg.task == "classification") if cfg is not None else ref_out.ndim == 2
     return EvalContext(
         model_name=model_name,
         split=split,
@@ -129,6 +131,7 @@ def prepare(
         has_logits=has_logits,
         batch_size=batch_size,
         split_point=c.point,
+        task=task_for(cfg),
     )
 
 
@@ -141,6 +144,7 @@ def _tail_subset(dataset: Any, n: int) -> Any:
         images=dataset.images[sl],
         raw=dataset.raw[sl],
         labels=None if dataset.labels is None else dataset.labels[sl],
+        targets=None if dataset.targets is None else dataset.targets[sl],
     )
 
 
@@ -189,20 +193,15 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.nn.functional.cosine_similarity(a, b, dim=1, eps=1e-12).mean())
 
 
-def score(ctx: EvalContext, out: torch.Tensor) -> dict[str, float | None]:
-    """Score model outputs ``out`` on the test samples against the labels and the uncut model's outputs.
+def score(ctx: EvalContext, out: torch.Tensor) -> dict[str, Any]:
+    """Score model outputs ``out`` on the test samples with the context's task, against the uncut model.
 
-    Returns the :class:`Record` fields ``top1``, ``top1_ref``, ``top1_loss``, ``agreement`` (None where the
-    model has no logits or the data no labels) and ``cosine``.  The task is classification top-1.
+    Returns the :class:`Record` fields the task fills (:mod:`splitcodec.eval.tasks`: ``task``, ``metric``,
+    ``score``, ``score_ref``, ``score_loss``; for classification also ``top1``, ``top1_ref``, ``top1_loss``,
+    ``agreement``, None where the model has no logits or the data no labels) and ``cosine``.
     """
-    top1 = top1_ref = loss = agreement = None
-    if ctx.has_logits:
-        agreement = float((out.argmax(1) == ctx.ref_out.argmax(1)).float().mean() * 100)
-        if ctx.labels is not None:
-            top1 = float((out.argmax(1) == ctx.labels).float().mean() * 100)
-            top1_ref = ctx.top1_ref
-            loss = top1_ref - top1  # type: ignore[operator]
-    return {"top1": top1, "top1_ref": top1_ref, "top1_loss": loss, "agreement": agreement, "cosine": _cosine(out, ctx.ref_out)}
+    task = ctx.task if ctx.task is not None else Classification()
+    return {**task.score(ctx, out), "cosine": _cosine(out, ctx.ref_out)}
 
 
 @torch.no_grad()

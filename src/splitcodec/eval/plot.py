@@ -11,7 +11,12 @@ from splitcodec.eval.records import Record
 __all__ = ["plot_rate_accuracy"]
 
 
+METRIC_LABELS = {"top1": "top-1 accuracy (%)", "map_50": "mAP@0.5 (%)"}
+
+
 def _metric(r: Record) -> tuple[float | None, str]:
+    if r.score is not None:
+        return r.score, METRIC_LABELS.get(r.metric or "", f"{r.metric} (%)")
     if r.top1 is not None:
         return r.top1, "top-1 accuracy (%)"
     return r.cosine, "output cosine similarity"
@@ -29,7 +34,7 @@ def log_rate_axis(ax) -> None:
 
 
 def plot_rate_accuracy(records: Iterable[Record], path: str | Path, title: str | None = None) -> Path:
-    """Write a PNG: bits per element (log) vs top-1 (or cosine similarity where there are no labels)."""
+    """Write a PNG: bits per element (log) vs the task score (top-1, mAP@0.5; cosine similarity without one)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,10 +60,10 @@ def plot_rate_accuracy(records: Iterable[Record], path: str | Path, title: str |
                 xs, ys = zip(*pts)
                 style = dict(color=plt.cm.tab20(i % 20), marker="osD^v<>p*h"[i % 10])
                 ax.plot(xs, ys, ms=3.5, lw=1.3, label=codec, **style)
-        ref = next((r.top1_ref for r in recs if r.top1_ref is not None), None)
+        ref = next((v for r in recs for v in (r.score_ref, r.top1_ref) if v is not None), None)
         if ref is not None:
             ax.axhline(ref, color="k", ls="--", lw=0.8, label="uncut model")
-            ax.axhline(ref - 1.0, color="gray", ls=":", lw=0.8, label="−1 % loss")
+            ax.axhline(ref - 1.0, color="gray", ls=":", lw=0.8, label="−1 point loss")
         log_rate_axis(ax)
         ax.set_xlabel("bits per element (headers included)")
         ax.set_ylabel(ylabel)
