@@ -41,6 +41,8 @@ from splitcodec.serve.client import EdgeClient
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
 CODECS = ("uniform:bits=4", "lightweight:lam=0.2", "nearlossless:bits=8")
+#: nearlossless encodes in ~40 ms per sample here: it runs on the first this-many images only
+SLOW = {"nearlossless:bits=8": 1000}
 MODELS = ("ref-resnet", "ref-darknet")
 
 
@@ -61,7 +63,7 @@ def predictions(streams: list[bytes], config: dict, tail, batch: int = 256) -> n
 
 
 def compare_model(model: str, packages: dict[str, Path], samples: int) -> list[dict]:
-    """Both paths on ``samples`` test images, every codec; one record per codec."""
+    """Both paths on ``samples`` test images, every codec (a :data:`SLOW` one on fewer); one record per codec."""
     data = load_dataset(load(model).splitcodec_cfg.dataset, "test").subset(samples)
     runtimes = {spec: EdgeRuntime(path, threads=1) for spec, path in packages.items()}
     clients = {spec: EdgeClient.for_model("http://unused", model, None, spec) for spec in packages}
@@ -72,6 +74,8 @@ def compare_model(model: str, packages: dict[str, Path], samples: int) -> list[d
     ms = {spec: {"torch": [], "package": []} for spec in packages}
     streams = {spec: {"torch": [], "package": []} for spec in packages}
     for i in range(len(data)):
+        if i % 1000 == 0:
+            log(f"{model}: sample {i}")
         x = data.images[i : i + 1]
         xo = first.preprocess(pixels[i : i + 1])
         order = ("torch", "package") if i % 2 == 0 else ("package", "torch")
@@ -84,6 +88,8 @@ def compare_model(model: str, packages: dict[str, Path], samples: int) -> list[d
                 feats = first.head(xo)
             head_ms = 1e3 * (time.perf_counter() - t0)
             for spec in packages:
+                if i >= SLOW.get(spec, samples):
+                    continue
                 t1 = time.perf_counter()
                 s = clients[spec].codec.encode(feats, config="ref") if path == "torch" else runtimes[spec].encode(feats)
                 ms[spec][path].append(head_ms + 1e3 * (time.perf_counter() - t1))
@@ -95,16 +101,17 @@ def compare_model(model: str, packages: dict[str, Path], samples: int) -> list[d
         a, b = streams[spec]["torch"], streams[spec]["package"]
         same = np.array([x == y for x, y in zip(a, b)])
         config = runtimes[spec].config
+        n = len(a)
         diff = np.flatnonzero(~same)
         pa = predictions([a[i] for i in diff], config, parts.tail)
         pb = predictions([b[i] for i in diff], config, parts.tail)
         t_torch, t_pkg = float(np.median(ms[spec]["torch"])), float(np.median(ms[spec]["package"]))
         rec = {
-            "model": model, "split": first.manifest.split, "codec": spec, "samples": len(data),
+            "model": model, "split": first.manifest.split, "codec": spec, "samples": n,
             "same_config": clients[spec].codec.get_config() == config,
             "preprocessing_identical": same_input,
             "identical_streams": float(same.mean()),
-            "identical_predictions": 1.0 - float((pa != pb).sum()) / len(data),
+            "identical_predictions": 1.0 - float((pa != pb).sum()) / n,
             "mean_stream_bytes": {"torch": float(np.mean([len(s) for s in a])), "package": float(np.mean([len(s) for s in b]))},
             "head_encode_ms_median": {"torch": t_torch, "package": t_pkg},
             "speedup_package_vs_torch": t_torch / t_pkg,

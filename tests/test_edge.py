@@ -104,3 +104,21 @@ def test_runtime_runs_without_torch(package):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["ndarray", "(1,", "32,", "14,", "14)", "False", "False"]
+
+
+def test_a_codec_can_put_its_encoder_network_into_the_graph(tmp_path):
+    """The learned-codec hook: ``edge_encoder()`` is appended to the head in the ONNX graph."""
+    from torch import nn
+
+    from splitcodec.codecs.uniform import Uniform
+    from splitcodec.edge.export import export_package
+
+    class Learned(Uniform):  # not registered: the package names codec "uniform", which loads
+        def edge_encoder(self) -> nn.Module:
+            torch.manual_seed(0)
+            return nn.Conv2d(32, 8, 1)
+
+    m = export_package("ref-resnet", tmp_path / "pkg", split="layer2", codec=Learned(bits=4), calibration_samples=8)
+    assert m.codec["edge_encoder"] is True and m.features_shape == [8, 14, 14]
+    latent = EdgeRuntime(tmp_path / "pkg").head(np.zeros((3, 1, 28, 28), np.float32))
+    assert latent.shape == (3, 8, 14, 14)

@@ -23,6 +23,8 @@ from splitcodec.errors import DependencyError, SplitcodecError
 if TYPE_CHECKING:
     import torch
 
+    from splitcodec.codecs.base import Codec
+
 __all__ = ["export_package", "OPSET"]
 
 #: The ONNX opset the head is written with.
@@ -34,13 +36,14 @@ def export_package(
     out: str | Path,
     *,
     split: str | None = None,
-    codec: str = "lightweight:lam=0.2",
+    codec: str | Codec = "lightweight:lam=0.2",
     fit: str | None = "calibration",
     calibration_samples: int = 64,
     weights: str | None = None,
 ) -> Manifest:
-    """Cut ``model`` at ``split`` (default: its default split), fit ``codec`` on ``calibration_samples``
-    images of the model dataset's ``fit`` split (None: no fit), and write the package into ``out``."""
+    """Cut ``model`` at ``split`` (default: its default split), fit ``codec`` (a spec such as
+    ``"uniform:bits=4"``, or a codec object) on ``calibration_samples`` images of the model dataset's
+    ``fit`` split (None: no fit), and write the package into ``out``."""
     import torch
 
     from splitcodec.data import load_dataset
@@ -56,7 +59,7 @@ def export_package(
         raise SplitcodecError(f"model {model!r} names no dataset to take the calibration images from")
     source = load_dataset(cfg.dataset, fit or "calibration").subset(max(calibration_samples, 2))
     parts = cut(net, split, source.images[:1])
-    coder = codec_from_spec(codec)
+    coder = codec_from_spec(codec) if isinstance(codec, str) else codec
     if fit:
         with torch.inference_mode():
             feats = torch.cat([parts.head(source.images[i : i + 128]) for i in range(0, len(source), 128)])
@@ -68,7 +71,7 @@ def export_package(
     _export_onnx(graph, example, out / HEAD_FILE)
     (out / CODEC_FILE).write_text(json.dumps(coder.get_config()) + "\n")
     with torch.inference_mode():
-        features = parts.head(example[:1])
+        features = graph(example[:1])  # what the codec codes: a learned codec's latent, with an edge encoder
     manifest = Manifest(
         model=model,
         split=split,
