@@ -122,3 +122,19 @@ def test_a_codec_can_put_its_encoder_network_into_the_graph(tmp_path):
     assert m.codec["edge_encoder"] is True and m.features_shape == [8, 14, 14]
     latent = EdgeRuntime(tmp_path / "pkg").head(np.zeros((3, 1, 28, 28), np.float32))
     assert latent.shape == (3, 8, 14, 14)
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_edge_command_streams_a_package_to_a_server(package, tmp_path, capsys):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("aiohttp")
+    from splitcodec.testing.process import ServerProcess
+
+    out = tmp_path / "edge.json"
+    with ServerProcess(["--model", "ref-resnet", "--split", "layer2", "--port", "0", "--threads", "1"]) as server:
+        code = main(["edge", "--package", str(package), "--url", server.url, "--samples", "20", "--concurrency", "4",
+                     "--out", str(out)])
+        assert code == 0, capsys.readouterr()
+    report = json.loads(out.read_text())
+    assert report["ok"] == 20 and report["model"] == "ref-resnet" and report["top1"] >= 70
