@@ -1,28 +1,18 @@
-"""The ``export`` command: an edge package (ONNX head, fitted codec config, manifest) for a torch-free device."""
+"""``splitcodec export --model …``: an edge package (ONNX head, fitted codec config, manifest) for a
+torch-free device; the ``export`` command itself lives in :mod:`splitcodec.cli.reporting`."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
-import typer
-
-from splitcodec.cli.common import app, console
+from splitcodec.cli.common import console
 from splitcodec.cli.common import fail as _fail
 from splitcodec.errors import SplitcodecError
 
 
-@app.command("export")
-def export_cmd(
-    model: str = typer.Option(..., help="registered model name"),
-    split: Optional[str] = typer.Option(None, help="split point (default: the model's default split)"),
-    codec: str = typer.Option("lightweight:lam=0.2", help="codec spec, one setting"),
-    fit: Optional[str] = typer.Option("calibration", help="dataset split whose images fit the codec ('' for none)"),
-    calibration: int = typer.Option(64, help="calibration samples for fit()"),
-    weights: Optional[Path] = typer.Option(None, help="weights file (torchvision:<arch> models)"),
-    out: Path = typer.Option(..., "-o", "--out", help="folder to write the package into"),
-) -> None:
-    """Write the head as ONNX, the fitted codec config and a manifest: run them with `splitcodec edge --package`."""
+def export_package_cmd(model: str, split: str | None, codec: str, fit: str | None, calibration: int,
+                       weights: Path | None, out: Path) -> None:
+    """Write the package and print what it holds; run it with `splitcodec edge --package OUT`."""
     from splitcodec.edge.export import export_package
 
     try:
