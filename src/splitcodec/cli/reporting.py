@@ -63,14 +63,27 @@ def plot_cmd(
 
 @app.command("export")
 def export_cmd(
-    result: Path = typer.Argument(..., help="a result file (.json)"),
-    out: Path = typer.Option(..., "-o", "--out", help="folder for the curves, one CompressAI-style JSON file each"),
+    result: Optional[Path] = typer.Argument(None, help="a result file (.json): export its curves"),
+    out: Path = typer.Option(..., "-o", "--out", help="folder for the curves (or, with --model, the edge package)"),
+    model: Optional[str] = typer.Option(None, help="write an edge package of this model instead (ONNX head + codec)"),
+    split: Optional[str] = typer.Option(None, help="with --model: split point (default: the model's default)"),
+    codec: str = typer.Option("lightweight:lam=0.2", help="with --model: codec spec, one setting"),
+    fit: Optional[str] = typer.Option("calibration", help="with --model: dataset split that fits the codec ('' for none)"),
+    calibration: int = typer.Option(64, help="with --model: calibration samples for fit()"),
+    weights: Optional[Path] = typer.Option(None, help="with --model: weights file (torchvision:<arch> models)"),
 ) -> None:
-    """Export each (model, split, codec) curve as CompressAI's result JSON: {"name", "results": {"bpp": [...]}}."""
+    """Export each curve of RESULT as CompressAI's result JSON ({"name", "results": {"bpp": [...]}}), or with
+    --model an edge package (head as ONNX, fitted codec config, manifest) for `splitcodec edge --package`."""
+    if model is not None:
+        from splitcodec.cli.edge import export_package_cmd
+
+        return export_package_cmd(model, split, codec, fit, calibration, weights, out)
     from splitcodec.eval import load_records
     from splitcodec.eval.report import write_compressai
 
     try:
+        if result is None:
+            raise SplitcodecError("export needs a result file (curves) or --model (an edge package)")
         _json_path(result, "export")
         paths = write_compressai(load_records(result), out)
     except SplitcodecError as exc:

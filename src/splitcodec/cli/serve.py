@@ -127,6 +127,9 @@ def edge_cmd(
     time_limit: float = typer.Option(300.0, help="start no request after this many seconds"),
     out: Optional[Path] = typer.Option(None, help="write the report as JSON here"),
     plan: Optional[Path] = typer.Option(None, "--plan", help="take --model/--split/--codec from a `splitcodec search` plan"),
+    package: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
+                                           help="an exported edge package (onnxruntime head, no torch) "
+                                                "instead of --model/--split/--codec"),
 ) -> None:
     """Stream a dataset through head → encode → server: throughput, latency, bytes sent, accuracy."""
     from splitcodec.data import load_dataset
@@ -139,13 +142,19 @@ def edge_cmd(
         if out is not None and out.suffix.lower() != ".json":
             raise SplitcodecError(f"--out {out}: give a path ending in .json")
         spec = LinkSpec.parse(link) if link else None
+        if package is not None:
+            from splitcodec.edge.manifest import read_manifest
+
+            manifest = read_manifest(package)
+            model, split, codec = manifest.model, manifest.split, f"{manifest.codec['id']} (package {package})"
         cfg = get_model_cfg(model)
         if cfg.dataset is None:
             raise SplitcodecError(f"model {model!r} names no dataset to stream")
         data = load_dataset(cfg.dataset, "test").subset(samples)
-        with console.status(f"cutting {model} and fitting {codec}…"):
-            client = EdgeClient.for_model(url, model, split, codec, calibration_samples=calibration, token=token,
-                                          cafile=str(cafile) if cafile else None, connections=max(concurrency, 1))
+        with console.status(f"loading {package}…" if package else f"cutting {model} and fitting {codec}…"):
+            common = dict(token=token, cafile=str(cafile) if cafile else None, connections=max(concurrency, 1))
+            client = (EdgeClient.for_package(url, str(package), **common) if package is not None
+                      else EdgeClient.for_model(url, model, split, codec, calibration_samples=calibration, **common))
         report = _stream(client, data, url, spec, concurrency, time_limit)
     except SplitcodecError as exc:
         _fail(exc)

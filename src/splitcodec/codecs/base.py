@@ -8,7 +8,7 @@ A codec turns a floating-point tensor into bytes and back::
     codec.fit(calibration)            # optional: calibrate on a batch of features (N samples on dim 0);
                                       # fit(calibration, activation=a) also tells the activation
     data = codec.encode(x)            # bytes: a complete container stream (see splitcodec.bitstream)
-    x_hat = codec.decode(data)        # torch.Tensor with x's shape and dtype
+    x_hat = codec.decode(data)        # torch.Tensor with x's shape and dtype (numpy without torch)
 
 A subclass sets ``codec_id`` and implements two methods on numpy arrays:
 
@@ -45,11 +45,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, TypeVar
 
 import numpy as np
-import torch
 
 from splitcodec import bitstream
 from splitcodec.errors import (
@@ -64,6 +64,8 @@ from splitcodec.errors import (
 )
 
 if TYPE_CHECKING:
+    import torch
+
     from splitcodec.split import Activation
 
 #: constructor parameter names per codec class (``inspect.signature`` is slow on the per-sample path)
@@ -73,19 +75,22 @@ __all__ = ["Codec", "ConfigStore", "decode", "as_array", "codec_from_stream_conf
 
 ConfigMode = Literal["inline", "ref"]
 
-_TORCH_DTYPES = {
-    torch.float32: "float32",
-    torch.float16: "float16",
-    torch.bfloat16: "bfloat16",
-    torch.float64: "float64",
-    torch.uint8: "uint8",
-    torch.int8: "int8",
-    torch.int16: "int16",
-    torch.int32: "int32",
-    torch.int64: "int64",
-    torch.uint16: "uint16",
-}
-_FROM_NAME = {v: k for k, v in _TORCH_DTYPES.items()}
+#: the dtypes a stream can record (torch and numpy spell them alike; numpy has no bfloat16)
+_DTYPE_NAMES = ("float32", "float16", "bfloat16", "float64", "uint8", "int8", "int16", "int32", "int64", "uint16")
+
+
+def _torch() -> Any:
+    """The torch module, imported on first use: encoding numpy arrays never needs it."""
+    import torch
+
+    return torch
+
+
+@functools.lru_cache(maxsize=1)
+def _torch_dtypes() -> dict[Any, str]:
+    """torch dtype -> stream dtype name."""
+    torch = _torch()
+    return {getattr(torch, name): name for name in _DTYPE_NAMES}
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -117,16 +122,23 @@ def _copy_json(value: Any) -> Any:
 
 
 def as_array(x: torch.Tensor | np.ndarray, *, what: str = "tensor") -> tuple[np.ndarray, str]:
-    """Return ``(float32 C-contiguous array, original dtype name)`` for a tensor or array."""
+    """Return ``(float32 C-contiguous array, original dtype name)`` for a tensor or array.
+
+    A numpy array is converted without torch, so the encoders run where torch is not installed.
+    """
     if isinstance(x, np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(x))
-    if not isinstance(x, torch.Tensor):
+        dtype = x.dtype.name
+        if dtype not in _DTYPE_NAMES:
+            raise CodecError(f"{what} has dtype {x.dtype}, which splitcodec cannot store")
+        return np.ascontiguousarray(x, dtype=np.float32), dtype
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported
+    if torch is None or not isinstance(x, torch.Tensor):
         raise CodecError(f"{what} must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
-    if x.dtype not in _TORCH_DTYPES:
+    dtypes = _torch_dtypes()
+    if x.dtype not in dtypes:
         raise CodecError(f"{what} has dtype {x.dtype}, which splitcodec cannot store")
-    dtype = _TORCH_DTYPES[x.dtype]
     arr = x.detach().to("cpu", torch.float32).contiguous().numpy()
-    return arr, dtype
+    return arr, dtypes[x.dtype]
 
 
 class Codec(ABC):
@@ -318,7 +330,18 @@ class Codec(ABC):
         arr = np.asarray(arr)
         if arr.shape != frame.shape:
             raise PayloadError(f"{self.codec_id}: payload decodes to shape {arr.shape}, header says {frame.shape}")
-        return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).to(_FROM_NAME[frame.dtype])
+        return _as_output(arr, frame.dtype)
+
+
+def _as_output(arr: np.ndarray, dtype: str) -> torch.Tensor | np.ndarray:
+    """The decoded float32 array as a torch tensor of ``dtype``; where torch is not installed, a numpy
+    array of ``dtype`` (bfloat16, which numpy lacks, stays float32)."""
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    try:
+        torch = _torch()
+    except ImportError:
+        return arr if dtype == "bfloat16" else arr.astype(dtype, copy=False)
+    return torch.from_numpy(arr).to(getattr(torch, dtype))
 
 
 class ConfigStore:

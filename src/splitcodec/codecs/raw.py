@@ -11,7 +11,6 @@ True
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from splitcodec.codecs.base import Codec
 from splitcodec.codecs.registry import register_codec
@@ -39,6 +38,8 @@ class Raw(Codec):
 
     def encode_array(self, x: np.ndarray) -> bytes:
         if self.dtype == "bfloat16":
+            import torch  # bfloat16 rounding as torch does it; the other dtypes need no torch
+
             return torch.from_numpy(x).to(torch.bfloat16).view(torch.int16).numpy().astype("<i2").tobytes()
         return x.astype("<f4" if self.dtype == "float32" else "<f2").tobytes()
 
@@ -48,6 +49,8 @@ class Raw(Codec):
         if len(payload) != expected:
             raise PayloadError(f"raw: payload has {len(payload)} bytes, shape {shape} needs {expected}")
         if self.dtype == "bfloat16":
+            import torch
+
             bits = torch.from_numpy(np.frombuffer(payload, dtype="<i2").astype(np.int16))
             return bits.view(torch.bfloat16).to(torch.float32).numpy().reshape(shape)
         dtype = "<f4" if self.dtype == "float32" else "<f2"

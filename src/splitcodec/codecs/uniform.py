@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from splitcodec.codecs.base import Codec, as_array
 from splitcodec.codecs.registry import register_codec
@@ -28,6 +27,8 @@ from splitcodec.errors import CodecError, PayloadError
 from splitcodec.minmax import dequantize, pack_range, quantize, read_range
 
 if TYPE_CHECKING:
+    import torch
+
     from splitcodec.split import Activation
 
 __all__ = ["Uniform"]

@@ -21,13 +21,16 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Coroutine, TypeVar
+from typing import TYPE_CHECKING, Any, Coroutine, TypeVar
 
-import torch
-from torch import nn
-
-from splitcodec.codecs.base import Codec
 from splitcodec.errors import DependencyError, SplitcodecError
+
+if TYPE_CHECKING:  # torch is imported where a head module runs: a packaged edge needs none
+    import torch
+    from torch import nn
+
+    from splitcodec.codecs.base import Codec
+    from splitcodec.edge.runtime import EdgeRuntime
 
 __all__ = ["Reply", "Inference", "EdgeClient", "client_ssl_context"]
 
@@ -122,6 +125,8 @@ class EdgeClient:
         cafile / verify: TLS trust for ``https://`` URLs.
         connections: the most connections kept open to the server.
         timeout_s: per-request time limit.
+        runtime: an :class:`~splitcodec.edge.runtime.EdgeRuntime` (an exported package, no torch) that
+            replaces ``head`` and ``codec``; see :meth:`for_package`.
     """
 
     def __init__(
@@ -135,7 +140,11 @@ class EdgeClient:
         verify: bool = True,
         connections: int = 64,
         timeout_s: float = 30.0,
+        runtime: EdgeRuntime | None = None,
     ) -> None:
+        self.runtime = runtime
+        if runtime is not None and codec is None:
+            codec = runtime.codec
         self.url = url.rstrip("/")
         self.head = head.eval() if head is not None else None
         self.codec = codec
@@ -163,6 +172,8 @@ class EdgeClient:
         """Cut ``model`` at ``split``, and fit ``codec`` (a spec such as ``"uniform:bits=4"``) on the head
         features of ``calibration`` images (default: the model dataset's calibration split), exactly as
         :func:`splitcodec.eval.prepare` does."""
+        import torch
+
         from splitcodec.data import load_dataset
         from splitcodec.models import load
         from splitcodec.pipeline import codec_from_spec, cut
@@ -183,6 +194,13 @@ class EdgeClient:
             feats = torch.cat([parts.head(calibration[i : i + 128]) for i in range(0, len(calibration), 128)])
         codec.fit(feats, activation=parts.point.act)
         return cls(url, head=parts.head, codec=codec, **kwargs)
+
+    @classmethod
+    def for_package(cls, url: str, package: str, *, threads: int = 1, **kwargs: Any) -> "EdgeClient":
+        """A client whose head and encoder are an exported edge package (onnxruntime + numpy, no torch)."""
+        from splitcodec.edge.runtime import EdgeRuntime
+
+        return cls(url, runtime=EdgeRuntime(package, threads=threads), **kwargs)
 
     # --- async API --------------------------------------------------------------------------------
     async def aopen(self) -> "EdgeClient":
@@ -259,6 +277,10 @@ class EdgeClient:
 
     def encode(self, x: torch.Tensor) -> tuple[bytes, float, float]:
         """Head and encoder on one sample: ``(stream, head_ms, encode_ms)``."""
+        if self.runtime is not None:
+            return self.runtime.encode_sample(x)
+        import torch
+
         if self.head is None or self.codec is None:
             raise SplitcodecError("this client has no head/codec: build it with EdgeClient.for_model or pass them")
         t0 = time.perf_counter()

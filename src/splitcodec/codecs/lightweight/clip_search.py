@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize
 
+from splitcodec._lazy import lazy_module
 from splitcodec.codecs.lightweight.error_model import FeatureModel
 from splitcodec.codecs.lightweight.quantizer import entropy_bits
 from splitcodec.errors import CodecError
+
+optimize = lazy_module("scipy.optimize")  # fitting only: the encoder runs without scipy
 
 __all__ = ["LEVEL_COUNTS", "optimal_range", "choose_uniform"]
 

@@ -6,7 +6,6 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from splitcodec.codecs.base import Codec, as_array
 from splitcodec.codecs.lightweight.design import fit_per_channel, fit_shared, infer_activation
@@ -18,6 +17,8 @@ from splitcodec.codecs.registry import register_codec
 from splitcodec.errors import CodecError
 
 if TYPE_CHECKING:
+    import torch
+
     from splitcodec.split import Activation
 
 __all__ = ["Lightweight", "CALIBRATION_SAMPLES"]

@@ -11,7 +11,10 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy import special
+
+from splitcodec._lazy import lazy_module
+
+special = lazy_module("scipy.special")  # fitting only: the encoder runs without scipy
 
 __all__ = ["partial_moments", "cdf", "ppf", "logpdf", "logcdf"]
 

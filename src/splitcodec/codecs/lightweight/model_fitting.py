@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize
 
+from splitcodec._lazy import lazy_module
 from splitcodec.codecs.lightweight import densities
 from splitcodec.codecs.lightweight.error_model import ACTIVATIONS, FAMILIES, RELU6_CAP, FeatureModel
 from splitcodec.errors import CodecError
+
+optimize = lazy_module("scipy.optimize")  # fitting only: the encoder runs without scipy
 
 __all__ = ["fit_feature_model", "fit_report", "subsample"]
 
@@ -65,7 +67,6 @@ def _moment_init(family: str, x: np.ndarray) -> tuple[float, float, float]:
     if family == "gaussian":
         return mu, sd, 2.0
     return mu, sd * math.sqrt(2.0), 2.0  # gengauss with β = 2 is N(μ, (scale/√2)²)
-
 
 
 def _pre_activation(y: np.ndarray, activation: str, slope: float) -> tuple[np.ndarray, int, int]:
