@@ -35,8 +35,8 @@ def eval_cmd(
     model: str = typer.Option("ref-resnet", help="registered model name or torchvision:<arch>"),
     split: Optional[str] = typer.Option(None, help="split point (default: the model's default split)"),
     codec: list[str] = typer.Option(["all"], help="codec spec(s): id, id:key=v1,v2 or 'all' (repeatable)"),
-    samples: int = typer.Option(1000, help="test samples"),
-    calibration: int = typer.Option(64, help="calibration samples for fit()"),
+    samples: int = typer.Option(1000, min=1, help="test samples"),
+    calibration: int = typer.Option(64, min=1, help="calibration samples for fit()"),
     out: Optional[Path] = typer.Option(None, help="write records to this .json (+ .csv and .png beside it)"),
     plot: bool = typer.Option(True, help="write the rate–accuracy plot beside --out"),
 ) -> None:
@@ -98,7 +98,7 @@ def fit_model_cmd(
             calib = load_tensor(calibration)
             held_out = load_tensor(test) if test is not None else None
         else:
-            raise SplitcodecError("give calibration features (a file) or --model")
+            raise SplitcodecError("give calibration features (`splitcodec fit-model calib.pt`) or a model (--model ref-resnet)")
         if activation is not None:
             act = Activation(activation, slope if activation == "leaky_relu" else None)
         plain = {"channel_tables": False, "channel_levels": False, "context": False}
