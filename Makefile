@@ -7,8 +7,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.splitcodec-installed
-APT_PACKAGES := dataset-fashion-mnist ffmpeg x265 aom-tools
-DEMO_SAMPLES ?= 300
+APT_PACKAGES := dataset-fashion-mnist ffmpeg x265 aom-tools chromium
+DEMO_SAMPLES ?= 1000
 
 .PHONY: setup system-deps demo test bench clean
 
@@ -26,8 +26,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	$(PY) -m splitcodec eval --model ref-resnet --codec all --samples $(DEMO_SAMPLES) \
-		--out benchmarks/results/demo.json
+	@# fewer settings than every codec's full sweep keep it under ~2 min on 2 cores (see the file)
+	$(PY) -m splitcodec run benchmarks/experiments/demo.toml --samples $(DEMO_SAMPLES)
 
 test: setup
 	$(PY) -m pytest -q

@@ -62,8 +62,8 @@ console = Console(width=200)
 
 
 def photo_dataset(per_photo: int) -> Any:
-    """``per_photo`` crops of every test photo (spread over its ten crops), then 6 calibration crops at the
-    end (``prepare`` calibrates on the tail of a Dataset instance and tests on the rest)."""
+    """``per_photo`` crops of every test photo (spread over its ten crops), and 6 calibration crops
+    (from the photos' calibration split: other photos)."""
     from dataclasses import replace
 
     from splitcodec.data import load_dataset
@@ -72,12 +72,14 @@ def photo_dataset(per_photo: int) -> Any:
     crops = np.linspace(0, 9, per_photo).round().astype(int) if per_photo > 1 else np.array([4])
     idx = torch.tensor([p * 10 + c for p in range(len(test) // 10) for c in crops])
     cal = torch.arange(0, len(calib), max(1, len(calib) // 6))[:6]
-    return replace(test, images=torch.cat([test.images[idx], calib.images[cal]]), raw=torch.cat([test.raw[idx], calib.raw[cal]]), labels=None)
+    return (replace(test, images=test.images[idx], raw=test.raw[idx], labels=None),
+            replace(calib, images=calib.images[cal], raw=calib.raw[cal], labels=None))
 
 
 def bench_split(model: str, split: str, samples: int, codecs: list[tuple[str, dict[str, Any]]]) -> tuple[list[Record], dict[str, Any]]:
     if model == "mobilenetv2-imagenet":  # 8 test photos: spread the samples over all of them
-        ctx = prepare(model, split, dataset=photo_dataset(max(1, samples // 8)), samples=None, calibration_samples=6)
+        test, calib = photo_dataset(max(1, samples // 8))
+        ctx = prepare(model, split, dataset=test, calibration=calib, samples=None, calibration_samples=6)
     else:
         ctx = prepare(model, split, samples=samples, calibration_samples=64)
     feats = ctx.features

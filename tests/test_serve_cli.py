@@ -56,7 +56,7 @@ def test_serve_and_edge_commands(model, tmp_path, capsys):
                      "--concurrency", "4", "--token", "tok", "--link", "20mbit,rtt=4ms", "--out", str(out)])
         text = capsys.readouterr().out
         assert code == 0, text
-        assert "throughput" in text and "top-1" in text
+        assert "throughput" in text and "top-1" in text and "waiting" in text
         assert server.alive()
         code = main(["edge", "--url", server.url, "--model", model, "--samples", "2"])  # no token
         assert code == 2 and "401 unauthorized" in capsys.readouterr().err

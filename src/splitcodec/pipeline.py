@@ -60,6 +60,6 @@ def codec_from_spec(spec: str) -> "Codec":
 
     settings = parse_codec_spec(spec)
     if len(settings) != 1:
-        raise CodecError(f"codec spec {spec!r} expands to {len(settings)} settings; give exactly one")
+        raise CodecError(f"codec spec {spec!r} expands to {len(settings)} settings; give exactly one, e.g. {spec.split(':')[0]}:key=value")
     name, params = settings[0]
     return get_codec(name, **params)

@@ -14,7 +14,8 @@ from splitcodec.cli.common import app, console, err_console, load_tensor, record
 from splitcodec.errors import SplitcodecError
 
 # Importing the command modules registers their commands on ``app``, in this order in --help.
-from splitcodec.cli import listing, coding, evaluation, images, serve  # noqa: E402,F401,I001
+from splitcodec.cli import listing, coding, evaluation, images, serve, search  # noqa: E402,F401,I001
+from splitcodec.cli import experiments, reporting  # noqa: E402,F401,I001
 
 __all__ = ["app", "main", "console", "err_console", "load_tensor", "save_tensor", "records_table"]
 

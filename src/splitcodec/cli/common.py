@@ -45,12 +45,13 @@ class TensorFileError(SplitcodecError, ValueError):
     """A file given as a tensor is missing, empty, or holds something other than a tensor."""
 
 
-#: What to do about an error, by its type (the first matching entry), in command-line terms.
-HINTS: tuple[tuple[type[Exception], str], ...] = (
-    (UnknownConfigError, "pass the codec config with --config codec.json (written by `splitcodec encode --config-out codec.json`)"),
+#: What to do about an error, by its type (the first matching entry), in command-line terms; None where
+#: the message itself already names the flag (a missing config: decode --config; unfitted: encode --fit).
+HINTS: tuple[tuple[type[Exception], str | None], ...] = (
+    (UnknownConfigError, None),
     (ConfigError, "the stream's inline codec config is malformed: re-encode it with `splitcodec encode`"),
     (BitstreamError, "the file is not an intact splitcodec stream: make one with `splitcodec encode x.pt out.scb`"),
-    (NotFittedError, "give calibration features with --fit calib.pt (N samples on dim 0, .pt or .npy)"),
+    (NotFittedError, None),
     (UnknownCodecError, "`splitcodec codecs` lists the codecs; give one as --codec id[:key=value...]"),
     (UnknownModelError, "`splitcodec models` lists the models"),
     (SplitError, "`splitcodec splits MODEL` lists a model's split points; pass one with --split"),

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from splitcodec.cli import common as ui
@@ -32,42 +33,30 @@ def expand_all(specs: list[str]) -> list[str]:
 
 @app.command("eval")
 def eval_cmd(
-    model: str = typer.Option("ref-resnet", help="registered model name or torchvision:<arch>"),
-    split: Optional[str] = typer.Option(None, help="split point (default: the model's default split)"),
+    model: str = typer.Option("ref-resnet", help="registered name, torchvision:<arch>, or path/to/file.py:Class"),
+    weights: Optional[str] = typer.Option(None, help="state-dict file loaded into --model"),
+    split: list[str] = typer.Option([], help="split point(s) (repeatable; default: the model's default split)"),
+    dataset: Optional[str] = typer.Option(None, help="registered dataset, ImageFolder dir, or .pt/.npz file "
+                                         "(default: the model's dataset)"),
+    calibration_data: Optional[str] = typer.Option(None, help="separate calibration images (same kinds as --dataset)"),
     codec: list[str] = typer.Option(["all"], help="codec spec(s): id, id:key=v1,v2 or 'all' (repeatable)"),
-    samples: int = typer.Option(1000, min=1, help="test samples"),
-    calibration: int = typer.Option(64, min=1, help="calibration samples for fit()"),
+    samples: Optional[int] = typer.Option(None, min=1, help="test images (default: the whole test set)"),
+    calibration: int = typer.Option(64, min=1, help="calibration images for fit()"),
+    image_size: Optional[int] = typer.Option(None, help="resize + centre-crop folder pictures to this size"),
     out: Optional[Path] = typer.Option(None, help="write records to this .json (+ .csv and .png beside it)"),
     plot: bool = typer.Option(True, help="write the rate–accuracy plot beside --out"),
 ) -> None:
-    """Evaluate codecs at a split: rate from real bytes, accuracy vs the uncut model; table + JSON/CSV/PNG."""
-    from splitcodec.eval import evaluate, plot_rate_accuracy, prepare, run_meta, save_records
-    from splitcodec.eval.evaluator import settings_from_specs
+    """Evaluate codecs at a split: rate from real bytes, accuracy vs the uncut model with paired 95 % intervals."""
+    from splitcodec.cli.experiments import run_and_render
+    from splitcodec.experiment import Experiment
 
     try:
-        settings = settings_from_specs(expand_all(codec))
-        with ui.console.status(f"preparing {model} (split, features, reference outputs)…"):
-            ctx = prepare(model, split, samples=samples, calibration_samples=calibration)
-        with ui.progress_bar() as progress:
-            task = progress.add_task("codecs", total=len(settings))
-            sample_task = progress.add_task("", total=len(ctx.features))
-
-            def tick(desc: str, done: int, total: int) -> None:
-                progress.update(sample_task, description=desc, completed=done, total=total)
-                if done == total:
-                    progress.advance(task)
-
-            records = evaluate(model, codecs=settings, context=ctx, progress=tick)
+        exp = Experiment(model=model, weights=weights, split=split, dataset=dataset, calibration_data=calibration_data,
+                         codec=codec, samples=samples, calibration=calibration, image_size=image_size,
+                         out=None if out is None else str(out), plot=plot)
     except SplitcodecError as exc:
         ui.fail(exc)
-    title = f"{ctx.model_name} @ {ctx.split}: {len(ctx.features)} test samples, uncut top-1 {ui.fmt(ctx.top1_ref)} %"
-    ui.console.print(ui.records_table(records, title))
-    if out is not None:
-        json_path, csv_path = save_records(records, out, run_meta(command="eval", samples=samples))
-        ui.console.print(f"wrote {json_path} and {csv_path}")
-        if plot:
-            png = plot_rate_accuracy(records, out.with_suffix(".png"), title=f"{ctx.model_name} @ {ctx.split}")
-            ui.console.print(f"wrote {png}")
+    run_and_render(exp, command="eval")
 
 
 @app.command("fit-model")
@@ -155,14 +144,17 @@ def compare_cmd(
     if not rows:
         ui.fail(SplitcodecError(f"no (model, split) has both an {anchor!r} curve and another codec's"))
     source = " vs ".join(str(p) for p in results)
-    table = Table(title=f"BD figures against {anchor} ({source}); rate = bytes/sample, headers included")
-    for col in ("model", "split", "codec", "anchor at", "metric", "points", "BD-rate %", "BD-accuracy", "note"):
-        numeric = col in ("points", "BD-rate %", "BD-accuracy")
-        table.add_column(col, justify="right" if numeric else "left", no_wrap=col != "note", overflow="fold")
+    table = Table(title=f"BD figures against {anchor} ({source})", box=box.SIMPLE_HEAD, pad_edge=False,
+                  title_justify="left", caption="rate = bytes per sample, headers included", caption_justify="left")
+    for col in ("model @ split", "codec", "metric", "pts", "BD-rate %", "BD-acc.", "note"):
+        numeric = col in ("pts", "BD-rate %", "BD-acc.")
+        table.add_column(col, justify="right" if numeric else "left", overflow="fold",
+                         max_width={"model @ split": 22, "note": 22}.get(col))
     for r in rows:
+        note = "; ".join(n for n in (f"anchor at {r.anchor_split}" if r.anchor_split != r.split else "", r.note) if n)
         table.add_row(
-            r.model, r.split, r.codec, r.anchor_split, r.metric, f"{r.points}/{r.anchor_points}",
-            ui.fmt(r.bd_rate, 2), ui.fmt(r.bd_accuracy, 4 if r.metric == "cosine" else 2), r.note,
+            f"{r.model} @ {r.split}", r.codec, r.metric, f"{r.points}/{r.anchor_points}",
+            ui.fmt(r.bd_rate, 2), ui.fmt(r.bd_accuracy, 4 if r.metric == "cosine" else 2), note,
         )
     ui.console.print(table)
-    ui.console.print("BD-rate < 0: fewer bytes than the anchor at equal accuracy; BD-accuracy > 0: more accurate at equal rate.")
+    ui.console.print("BD-rate < 0: fewer bytes than the anchor at equal accuracy; BD-acc. > 0: more accurate at equal rate.")

@@ -38,25 +38,28 @@ def models_cmd() -> None:
 
 @app.command("splits")
 def splits_cmd(
-    model: str = typer.Argument(..., help="registered model name or torchvision:<arch>"),
-    weights: Optional[Path] = typer.Option(None, help="weights file for torchvision:<arch> models"),
+    model: str = typer.Argument(..., help="registered name, torchvision:<arch> or path/to/file.py:Class"),
+    weights: Optional[Path] = typer.Option(None, help="state-dict file loaded into the model"),
     size: Optional[int] = typer.Option(None, help="input height = width (default: the model's input size)"),
 ) -> None:
     """List every point where the model can be cut (exactly one tensor crosses)."""
     import torch
 
-    from splitcodec.models import load
+    from splitcodec.models.user import resolve_model
     from splitcodec.split import list_split_points
 
     try:
-        net = load(model, weights=weights)
-        c, h, w = net.splitcodec_cfg.input_size
+        net = resolve_model(model, weights)
+        cfg = getattr(net, "splitcodec_cfg", None)
+        if cfg is None and not size:
+            raise SplitcodecError(f"{model} does not say its input size: add --size H (input H×H)")
+        c, h, w = cfg.input_size if cfg is not None else (_in_channels(net), size, size)
         if size:
             h = w = size
         points = list_split_points(net, torch.zeros(1, c, h, w))
     except SplitcodecError as exc:
         ui.fail(exc)
-    default = net.splitcodec_cfg.default_split
+    default = cfg.default_split if cfg is not None else None
     table = Table(title=f"split points of {model} (input 1×{c}×{h}×{w})")
     for col in ("#", "name", "aliases", "shape", "elements", "activation"):
         table.add_column(col, justify="right" if col in ("#", "elements") else "left")
@@ -65,6 +68,14 @@ def splits_cmd(
         mark = " [bold green]← default[/]" if default in (p.name, *p.aliases) else ""
         table.add_row(str(i), p.name + mark, ", ".join(p.aliases), "×".join(map(str, p.shape)), str(p.numel), act)
     ui.console.print(table)
+
+
+def _in_channels(net) -> int:
+    """Input channels of the first convolution (3 when there is none)."""
+    import torch
+
+    conv = next((m for m in net.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)), None)
+    return conv.in_channels if conv is not None else 3
 
 
 @app.command("codecs")

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from splitcodec.cli.coding import read_configs
-from splitcodec.cli.common import app, console, err_console
+from splitcodec.cli.common import app, console, err_console, progress_bar
 from splitcodec.cli.common import fail as _fail
 from splitcodec.cli.common import fmt as _fmt
 from splitcodec.errors import SplitcodecError
@@ -48,9 +48,15 @@ def serve_cmd(
     replicas: int = typer.Option(_SERVE.replicas, help="Ray Serve replicas (with --ray)"),
     ray_address: Optional[str] = typer.Option(None, help="join this Ray cluster (with --ray; default: start one here)"),
     ray_cpus: Optional[int] = typer.Option(None, help="CPUs of the local Ray instance (with --ray)"),
+    plan: Optional[Path] = typer.Option(None, "--plan", help="take --model/--split from a `splitcodec search` plan"),
 ) -> None:
     """Serve a split model: receive bitstreams, decode, run the tail, answer predictions (Ctrl-C stops)."""
     from splitcodec.serve.server import READY_LINE
+
+    try:
+        model, split, _ = _apply_plan(plan, model, split, None)
+    except SplitcodecError as exc:
+        _fail(exc)
 
     def announce(url: str) -> None:
         print(f"{READY_LINE}{url} (model {model}, split {split or 'default'})", flush=True)
@@ -126,19 +132,18 @@ def edge_cmd(
     cafile: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="trust this CA/cert for https"),
     time_limit: float = typer.Option(300.0, help="start no request after this many seconds"),
     out: Optional[Path] = typer.Option(None, help="write the report as JSON here"),
+    plan: Optional[Path] = typer.Option(None, "--plan", help="take --model/--split/--codec from a `splitcodec search` plan"),
 ) -> None:
     """Stream a dataset through head → encode → server: throughput, latency, bytes sent, accuracy."""
-    import asyncio
-    from contextlib import nullcontext
-    from urllib.parse import urlsplit
-
     from splitcodec.data import load_dataset
     from splitcodec.models import get_model_cfg
     from splitcodec.serve.client import EdgeClient
-    from splitcodec.serve.streaming import stream_dataset
-    from splitcodec.testing.link import LinkSpec, ShapingProxy
+    from splitcodec.testing.link import LinkSpec
 
     try:
+        model, split, codec = _apply_plan(plan, model, split, codec)
+        if out is not None and out.suffix.lower() != ".json":
+            raise SplitcodecError(f"--out {out}: give a path ending in .json")
         spec = LinkSpec.parse(link) if link else None
         cfg = get_model_cfg(model)
         if cfg.dataset is None:
@@ -147,23 +152,12 @@ def edge_cmd(
         with console.status(f"cutting {model} and fitting {codec}…"):
             client = EdgeClient.for_model(url, model, split, codec, calibration_samples=calibration, token=token,
                                           cafile=str(cafile) if cafile else None, connections=max(concurrency, 1))
-        parts = urlsplit(url)
-        proxy = ShapingProxy(spec, (parts.hostname or "127.0.0.1", parts.port or 80)) if spec else nullcontext()
-        with proxy as p:
-            if p is not None:
-                client.url = p.url(url)
-
-            async def go():
-                async with client:
-                    return await stream_dataset(client, data.images, data.labels, concurrency=concurrency,
-                                                time_limit_s=time_limit)
-
-            report = asyncio.run(go())
+        report = _stream(client, data, url, spec, concurrency, time_limit)
     except SplitcodecError as exc:
         _fail(exc)
     title = (f"edge → {url}: {model} @ {split or cfg.default_split}, {codec}, concurrency {concurrency}"
              + (f", link {spec.label}" if spec else ""))
-    console.print(_edge_table(report, title))
+    console.print(_edge_table(report, title, concurrency))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"url": url, "model": model, "split": split, "codec": codec,
@@ -173,7 +167,32 @@ def edge_cmd(
         raise typer.Exit(code=1)
 
 
-def _edge_table(report, title: str) -> Table:
+def _stream(client, data, url: str, spec, concurrency: int, time_limit: float):
+    """Stream ``data`` through ``client`` (through an in-process link shaper when ``spec``), with a progress bar."""
+    import asyncio
+    from contextlib import nullcontext
+    from urllib.parse import urlsplit
+
+    from splitcodec.serve.streaming import stream_dataset
+    from splitcodec.testing.link import ShapingProxy
+
+    parts = urlsplit(url)
+    proxy = ShapingProxy(spec, (parts.hostname or "127.0.0.1", parts.port or 80)) if spec else nullcontext()
+    with proxy as p, progress_bar() as bar:
+        if p is not None:
+            client.url = p.url(url)
+        task = bar.add_task(f"streaming {len(data)} samples", total=len(data))
+
+        async def go():
+            async with client:
+                return await stream_dataset(
+                    client, data.images, data.labels, concurrency=concurrency, time_limit_s=time_limit,
+                    progress=lambda done, total: bar.update(task, completed=done))
+
+        return asyncio.run(go())
+
+
+def _edge_table(report, title: str, concurrency: int = 1) -> Table:
     """The `edge` report (an EdgeReport) as a two-column table."""
     table = Table(title=title)
     table.add_column("measure")
@@ -189,6 +208,29 @@ def _edge_table(report, title: str) -> Table:
         ("answers", ", ".join(f"{k}: {v}" for k, v in sorted(report.kinds.items()))),
     ]
     rows += [(f"mean {k.replace('_ms', '')} ms", _fmt(v, 3)) for k, v in report.parts_ms.items()]
+    parts = report.parts_ms
+    if parts:
+        work = sum(parts.get(k, 0.0) for k in ("head_ms", "encode_ms", "network_ms", "server_ms"))
+        rows.append(("mean waiting ms (total − parts)", _fmt(parts.get("total_ms", 0.0) - work, 3)))
     for name, value in rows:
         table.add_row(name, value)
+    table.caption = (f"total = one sample's time from start to answer with {concurrency} in flight: head + encode "
+                     "+ network + server (queue, decode, tail) + waiting for the edge's one compute thread, which "
+                     "works on one sample at a time; lower --concurrency to see less waiting.")
     return table
+
+
+def _apply_plan(plan: Path | None, model: str, split: str | None, codec: str | None) -> tuple[str, str | None, str | None]:
+    """``(model, split, codec spec)`` from ``--plan`` (a ``splitcodec search`` plan), else the options as given."""
+    if plan is None:
+        return model, split, codec
+    from splitcodec.search import Plan
+
+    model, split, spec = Plan.load(plan).target()
+    if split is None:
+        raise SplitcodecError(f"--plan {plan} is edge-only: the whole model runs on the device, no server is needed")
+    if split == "input":
+        raise SplitcodecError(
+            f"--plan {plan} is cloud-only (send the picture): `serve`/`edge` carry features; run the whole model on the server"
+        )
+    return model, split, spec

@@ -269,7 +269,10 @@ class Codec(ABC):
     def encode(self, x: torch.Tensor | np.ndarray, *, config: ConfigMode = "inline") -> bytes:
         """Code ``x`` into a complete stream; ``config="ref"`` writes only the 4-byte config reference."""
         if self.needs_fit and not self.is_fitted:
-            raise NotFittedError(f"codec {self.codec_id!r} must be fitted on calibration features before encode()")
+            raise NotFittedError(
+                f"codec {self.codec_id!r} must be fitted on calibration features before encode() "
+                "(Python: codec.fit(features); CLI: splitcodec encode --fit CALIBRATION.pt)"
+            )
         arr, dtype = as_array(x)
         if not self.allow_nonfinite and not np.isfinite(arr).all():
             bad = int((~np.isfinite(arr)).sum())
@@ -339,7 +342,8 @@ class ConfigStore:
         except KeyError:
             raise UnknownConfigError(
                 f"stream refers to codec config {ref.hex()}, which this receiver does not hold; "
-                "send the config once (ConfigStore.add) or encode with config='inline'"
+                "give the receiver the config (CLI: decode --config FILE, the file encode --config-out wrote; "
+                "serve --codec-config FILE; Python: ConfigStore.add) or encode with the config inline"
             ) from None
 
     def __contains__(self, ref: bytes) -> bool:

@@ -60,10 +60,17 @@ def _values(recs: Sequence[Record], metric: str) -> list[float | None]:
 
 
 def _pick_metric(a: Sequence[Record], b: Sequence[Record], metric: str) -> str:
+    """``auto``: top-1 where both curves have at least 2 points of rising top-1, else the output cosine."""
+    from splitcodec.eval.bd import envelope
+
     if metric != "auto":
         return metric
     for candidate in ("top1", "cosine"):
-        if all(v is not None for v in _values(a, candidate) + _values(b, candidate)):
+        values = (_values(a, candidate), _values(b, candidate))
+        if any(v is None for v in values[0] + values[1]):
+            continue
+        rising = all(len(envelope([r.bytes_per_sample for r in recs], v)[0]) >= 2 for recs, v in zip((a, b), values))
+        if rising or candidate == "cosine":
             return candidate
     return "agreement"
 
@@ -75,6 +82,18 @@ def _short(exc: CurveError) -> str:
     if isinstance(exc, DisjointCurvesError):
         return "curves do not overlap"
     return str(exc)
+
+
+def _coverage_note(ra, aa, rb, ab) -> list[str]:
+    """A note when the common accuracy range (the only one BD figures use: PCHIP never extrapolates) is
+    under half of either curve's own range."""
+    from splitcodec.eval.bd import envelope
+
+    (_, ea), (_, eb) = envelope(ra, aa), envelope(rb, ab)
+    lo, hi = max(ea[0], eb[0]), min(ea[-1], eb[-1])
+    share = min((hi - lo) / (e[-1] - e[0]) for e in (ea, eb))
+    pct = f"{100 * share:.0f}" if share >= 0.01 else "< 1"
+    return [f"over {pct} % of a curve's accuracy range only"] if share < 0.5 else []
 
 
 def compare_records(
@@ -118,6 +137,7 @@ def compare_records(
         rate = acc = None
         try:
             rate = bd_rate(ra, aa, rb, ab)
+            notes += _coverage_note(ra, aa, rb, ab)
         except CurveError as exc:
             notes.append(_short(exc))
         try:

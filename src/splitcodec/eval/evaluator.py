@@ -50,6 +50,7 @@ class EvalContext:
     has_logits: bool
     batch_size: int
     split_point: Any = None  # splitcodec.split.SplitPoint of the cut (activation, slope, shape)
+    data_note: str = ""  # where the calibration samples came from
 
     @property
     def activation(self) -> Any:
@@ -81,34 +82,41 @@ def prepare(
     calibration_samples: int = 64,
     batch_size: int = 128,
     model_name: str | None = None,
+    calibration: Any = None,
 ) -> EvalContext:
-    """Load model and data, cut the model, and compute head features and reference outputs once."""
-    from splitcodec.data import load_dataset
-    from splitcodec.models import load
+    """Load model and data, cut the model, and compute head features and reference outputs once.
+
+    ``dataset`` and ``calibration`` take any source :func:`splitcodec.data.sources.resolve_dataset`
+    accepts (a registered name, an image folder, a .pt/.npz file, a DataLoader, a Dataset); calibration
+    never comes from the evaluated images (``EvalContext.data_note`` says where it came from).
+    """
+    from splitcodec.data.sources import resolve_dataset
+    from splitcodec.models.user import resolve_model
     from splitcodec.pipeline import cut
 
     if isinstance(model, str):
         model_name = model_name or model
-        model = load(model)
+        model = resolve_model(model)
     model = model.eval()
     cfg = getattr(model, "splitcodec_cfg", None)
     model_name = model_name or (cfg.name if cfg else type(model).__name__)
     if dataset is None:
         if cfg is None or cfg.dataset is None:
-            raise SplitcodecError(f"model {model_name!r} names no dataset; pass dataset=")
+            raise SplitcodecError(f"model {model_name!r} names no dataset; pass dataset= (CLI: --dataset NAME|DIR|FILE)")
         dataset = cfg.dataset
-    if isinstance(dataset, str):
-        test = load_dataset(dataset, "test")
-        calib = load_dataset(dataset, "calibration")
-    else:  # a Dataset instance: calibrate on its tail end, test on the head end, never overlapping
-        n = len(dataset)
-        c = min(calibration_samples, max(1, n // 5))
-        test, calib = dataset.subset(n - c), _tail_subset(dataset, c)
-    test = test.subset(samples)
+    sources = resolve_dataset(
+        dataset,
+        calibration,
+        calibration_samples=calibration_samples,
+        input_size=cfg.input_size if cfg else None,
+        mean=cfg.mean if cfg else None,
+        std=cfg.std if cfg else None,
+    )
+    test, calib = sources.test.subset(samples), sources.calibration
     calib = calib.subset(calibration_samples)
     if split is None:
         if cfg is None or cfg.default_split is None:
-            raise SplitcodecError(f"model {model_name!r} has no default split; pass split=")
+            raise SplitcodecError(f"model {model_name!r} has no default split; pass split= (CLI: --split NAME, see `splitcodec splits`)")
         split = cfg.default_split
     c = cut(model, split, example_input=test.images[:1])
     features = _batched(c.head, test.images, batch_size)
@@ -129,18 +137,7 @@ def prepare(
         has_logits=has_logits,
         batch_size=batch_size,
         split_point=c.point,
-    )
-
-
-def _tail_subset(dataset: Any, n: int) -> Any:
-    from dataclasses import replace
-
-    sl = slice(len(dataset) - n, len(dataset))
-    return replace(
-        dataset,
-        images=dataset.images[sl],
-        raw=dataset.raw[sl],
-        labels=None if dataset.labels is None else dataset.labels[sl],
+        data_note=sources.note,
     )
 
 
@@ -245,8 +242,18 @@ def evaluate_codec(
         elements=elements,
         header_bytes=float(np.mean(coded.header_bytes)) if n else 0.0,
         config_bytes=len(canonical_config(codec.get_config())),
-        **score(ctx, _outputs(ctx, coded.decoded, image_domain)),
+        **score(ctx, out := _outputs(ctx, coded.decoded, image_domain)),
+        **paired_stats(ctx, out),
     )
+
+
+def paired_stats(ctx: EvalContext, out: torch.Tensor) -> dict[str, Any]:
+    """The Record's paired fields (loss interval, changed predictions) for classifier logits ``out``."""
+    from splitcodec.eval.stats import paired_fields
+
+    if not ctx.has_logits or out.ndim != 2:
+        return {}
+    return paired_fields(ctx.ref_out, out, ctx.labels)
 
 
 def _fmt_params(codec: Codec) -> str:
@@ -276,6 +283,7 @@ def evaluate(
     model_name: str | None = None,
     progress: ProgressFn | None = None,
     context: EvalContext | None = None,
+    calibration: Any = None,
 ) -> list[Record]:
     """Evaluate every codec setting at one split; returns one record per setting.
 
@@ -290,6 +298,7 @@ def evaluate(
         calibration_samples=calibration_samples,
         batch_size=batch_size,
         model_name=model_name,
+        calibration=calibration,
     )
     records = []
     for setting in settings_from_specs(codecs):

@@ -8,13 +8,38 @@ from typing import Iterable
 
 from splitcodec.eval.records import Record
 
-__all__ = ["plot_rate_accuracy"]
+__all__ = ["plot_rate_accuracy", "codec_colour", "CODEC_COLOURS"]
+
+#: One colour per codec id in every figure (matplotlib's tab10/tab20 colours); other ids get a stable hash.
+CODEC_COLOURS = {
+    "hevc": "#1f77b4", "av1": "#ff7f0e", "lightweight": "#2ca02c", "uniform": "#d62728", "nearlossless": "#9467bd",
+    "raw": "#8c564b", "ffv1": "#e377c2", "png": "#7f7f7f", "webp": "#bcbd22", "jpegxl": "#17becf",
+    "image-hevc": "#aec7e8", "image-jpeg": "#ffbb78", "image-webp": "#98df8a",
+}
+
+
+def codec_colour(codec: str) -> str:
+    """The codec's colour, the same in every figure."""
+    if codec in CODEC_COLOURS:
+        return CODEC_COLOURS[codec]
+    import zlib
+
+    import matplotlib
+
+    return matplotlib.colors.to_hex(matplotlib.colormaps["tab20"](zlib.crc32(codec.encode()) % 20))
 
 
 def _metric(r: Record) -> tuple[float | None, str]:
     if r.top1 is not None:
         return r.top1, "top-1 accuracy (%)"
     return r.cosine, "output cosine similarity"
+
+
+def _yerr(r: Record) -> tuple[float, float] | None:
+    """(below, above) of top-1 from the loss interval: top-1 = top1_ref − loss."""
+    if r.top1 is None or getattr(r, "loss_low", None) is None or r.top1_ref is None:
+        return None
+    return max(0.0, r.top1 - (r.top1_ref - r.loss_high)), max(0.0, (r.top1_ref - r.loss_low) - r.top1)
 
 
 def log_rate_axis(ax) -> None:
@@ -49,12 +74,14 @@ def plot_rate_accuracy(records: Iterable[Record], path: str | Path, title: str |
             by_codec[r.codec].append(r)
         ylabel = "top-1 accuracy (%)"
         for i, (codec, rs) in enumerate(sorted(by_codec.items())):
-            pts = sorted((r.bpe, _metric(r)[0]) for r in rs if _metric(r)[0] is not None and r.bpe > 0)
+            pts = sorted((r.bpe, _metric(r)[0], _yerr(r)) for r in rs if _metric(r)[0] is not None and r.bpe > 0)
             ylabel = _metric(rs[0])[1]
             if pts:
-                xs, ys = zip(*pts)
-                style = dict(color=plt.cm.tab20(i % 20), marker="osD^v<>p*h"[i % 10])
+                xs, ys, errs = zip(*pts)
+                style = dict(color=codec_colour(codec), marker="osD^v<>p*h"[i % 10])
                 ax.plot(xs, ys, ms=3.5, lw=1.3, label=codec, **style)
+                if all(e is not None for e in errs):  # the paired 95 % interval of the loss, drawn on top-1
+                    ax.errorbar(xs, ys, yerr=list(zip(*errs)), fmt="none", ecolor=style["color"], lw=0.7, alpha=0.6)
         ref = next((r.top1_ref for r in recs if r.top1_ref is not None), None)
         if ref is not None:
             ax.axhline(ref, color="k", ls="--", lw=0.8, label="uncut model")

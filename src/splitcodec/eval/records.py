@@ -42,6 +42,10 @@ class Record:
     header_bytes: float = 0.0  # container bytes per sample (included in bpe)
     config_bytes: int = 0  # one-time size of the codec config sent to the receiver (not in bpe)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Paired statistics (splitcodec.eval.stats); None in result files written before they existed.
+    loss_low: float | None = None  # 95 % interval of top1_loss (pp), same images uncut vs coded
+    loss_high: float | None = None
+    changed: int | None = None  # images whose top-1 class differs from the uncut model's
 
     @property
     def label(self) -> str:

@@ -246,6 +246,9 @@ class EdgeClient:
                 raise SplitcodecError("no codec to register")
             config = self.codec.get_config()
         reply = await self._request("POST", "/v1/configs", json.dumps(config).encode(), "application/json")
+        if reply.status == 0:
+            raise SplitcodecError(f"no server answers at {self.url} ({reply.detail}); start one with "
+                                  "`splitcodec serve` or give its address with --url")
         if not reply.ok:
             raise SplitcodecError(f"server refused the codec config ({reply.status} {reply.kind}): {reply.detail}")
         return str(reply.body["ref"])

@@ -27,17 +27,27 @@ __all__ = ["EdgeReport", "LoadReport", "stream_dataset", "load_test"]
 T = TypeVar("T")
 
 
-async def _bounded(n: int, concurrency: int, time_limit_s: float, job: Callable[[int], Awaitable[T]]) -> tuple[list[T | None], float]:
-    """Run ``job(i)`` for i < n with at most ``concurrency`` in flight; none starts after the time limit."""
+async def _bounded(
+    n: int, concurrency: int, time_limit_s: float, job: Callable[[int], Awaitable[T]],
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[T | None], float]:
+    """Run ``job(i)`` for i < n with at most ``concurrency`` in flight; none starts after the time limit.
+
+    ``progress(done, n)`` is called after each job."""
     results: list[T | None] = [None] * n
     counter = iter(range(n))
     deadline = time.perf_counter() + time_limit_s
+    finished = 0
 
     async def worker() -> None:
+        nonlocal finished
         for i in counter:
             if time.perf_counter() > deadline:
                 return
             results[i] = await job(i)
+            finished += 1
+            if progress is not None:
+                progress(finished, n)
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, n)))))
@@ -115,13 +125,16 @@ async def stream_dataset(
     concurrency: int = 1,
     time_limit_s: float = 300.0,
     register: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> EdgeReport:
-    """Each image alone through head → encode → server, ``concurrency`` samples in flight."""
+    """Each image alone through head → encode → server, ``concurrency`` samples in flight.
+
+    ``progress(done, total)`` is called after each answered sample."""
     await client.aopen()
     if register:
         await client.aregister()
     n = len(images)
-    runs, wall = await _bounded(n, concurrency, time_limit_s, lambda i: client.ainfer(images[i : i + 1]))
+    runs, wall = await _bounded(n, concurrency, time_limit_s, lambda i: client.ainfer(images[i : i + 1]), progress)
     done = [r for r in runs if r is not None]
     ok = [r for r in done if r.reply.ok]
     preds = [r.prediction if r is not None else None for r in runs]
