@@ -63,7 +63,7 @@ MISTAKES = [
     Mistake("compare on a JSON list", "compare list.json", "splitcodec eval --out"),
     Mistake("eval --samples 0", "eval --samples 0", "--samples"),
     Mistake("serve --port 70000", "serve --port 70000", "--port"),
-    Mistake("unknown model", "splits nope", "Known models"),
+    Mistake("unknown model", "splits nope", "splitcodec models"),
     Mistake("unknown split point", "eval --split nope --samples 4 --codec uniform:bits=8", "Valid split points"),
     Mistake("fit-model without features", "fit-model", "--model"),
 ]
