@@ -27,7 +27,10 @@ from splitcodec.errors import (
     UnknownModelError,
 )
 
-__all__ = ["app", "console", "err_console", "fail", "hint", "report", "TensorFileError", "fmt", "load_tensor", "save_tensor", "progress_bar", "records_table"]
+__all__ = [
+    "app", "console", "err_console", "fail", "hint", "report", "TensorFileError", "fmt", "load_tensor", "save_tensor",
+    "progress_bar", "records_table",
+]
 
 app = typer.Typer(
     name="splitcodec",

@@ -134,7 +134,8 @@ def state_from_json(state: Any) -> FittedState:
         context = state.get("context")
         if context is not None and (not isinstance(context, dict) or set(context) != {"rest", "counts"}):
             raise CodecError('lightweight: state context must be null or {"rest": .., "counts": [..]}')
-        ctx_tables = None if context is None else [_int_array(c, "context counts") for c in _list(context["counts"], "context counts")]
+        ctx_counts = None if context is None else _list(context["counts"], "context counts")
+        ctx_tables = None if ctx_counts is None else [_int_array(c, "context counts") for c in ctx_counts]
         rest = 0 if context is None else context["rest"]
         raw_levels = state.get("channel_levels")
         channel_levels = None if raw_levels is None else _real_array(raw_levels, "channel_levels", ndim=2)
@@ -240,7 +241,9 @@ def _design_from_json(i: int, row: tuple[Any, Any, Any, Any], activation: str, s
 def _model_from_json(i: int, m: Any, activation: str, slope: float) -> FeatureModel:
     """The error model ``[family, loc, scale(, shape)]`` of quantizer ``i``."""
     if not isinstance(m, list) or len(m) not in (3, 4) or m[0] not in FAMILIES:
-        raise CodecError(f"lightweight: state model of quantizer {i} must be [family, loc, scale(, shape)], family in {FAMILIES}")
+        raise CodecError(
+            f"lightweight: state model of quantizer {i} must be [family, loc, scale(, shape)], family in {FAMILIES}"
+        )
     for x in m[1:]:
         _real(x, f"model of quantizer {i}")
     try:
