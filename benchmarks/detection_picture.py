@@ -1,7 +1,9 @@
 """Detections drawn on a few ``fashion-detect`` test canvases, one row per source, side by side.
 
-For now the rows are the ground truth and the uncut ``ref-yolo``; :func:`draw_grid` takes any named
-rows, so decoded features at several rates of a codec become extra rows (``{"uniform 4 bits": dets}``).
+Rows: the ground truth, the uncut ``ref-yolo``, and ``ref-yolo`` cut at ``--split`` with its features coded
+by the ``lightweight`` codec at three rates (``--lam``; fitted on the 64 calibration canvases, each canvas
+coded alone).  Row titles give the rate (bits per element, bytes per canvas) and the mAP@0.5 on the
+drawn canvases.
 
     PYTHONPATH=src python benchmarks/detection_picture.py        # writes benchmarks/results/detection_examples.png
 """
@@ -18,10 +20,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from splitcodec.data import load_dataset  # noqa: E402
+from splitcodec.codecs import get_codec  # noqa: E402
 from splitcodec.data.fashion_detect import CLASS_NAMES  # noqa: E402
-from splitcodec.eval.detection import mean_average_precision, predict  # noqa: E402
-from splitcodec.models import load  # noqa: E402
+from splitcodec.eval import code_samples, prepare  # noqa: E402
+from splitcodec.eval.detection import mean_average_precision  # noqa: E402
 from splitcodec.models.ref_yolo import decode  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -68,16 +70,34 @@ def _draw_boxes(ax: plt.Axes, det: dict[str, torch.Tensor], min_score: float) ->
         ax.text(x1 - 0.5, y1 - 1.5, text, color=colour, fontsize=5.5, va="bottom")
 
 
+def coded_rows(ctx, lams: Sequence[float]) -> dict[str, list[dict[str, torch.Tensor]]]:
+    """Detections from the tail on lightweight-coded features, one named row per λ."""
+    rows = {}
+    for lam in lams:
+        codec = get_codec("lightweight", lam=lam).fit(ctx.calib_features, activation=ctx.activation)
+        coded = code_samples(codec, ctx.features)
+        with torch.no_grad():
+            dets = decode(ctx.tail(coded.decoded))
+        bpe = coded.mean_bytes * 8 / ctx.features[0].numel()
+        score = mean_average_precision(dets, ctx.dataset.targets)
+        rows[f"lightweight λ={lam}\n{bpe:.2f} bpe, {coded.mean_bytes:.0f} B\n(mAP@0.5 {score.map_50:.2f} here)"] = dets
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=6, help="canvases to draw (the first n test canvases)")
+    parser.add_argument("--split", default="stage2.down", help="where ref-yolo is cut")
+    parser.add_argument("--lam", type=float, nargs=3, default=[0.03, 0.2, 0.5], help="three lightweight rate knobs")
     parser.add_argument("--out", type=Path, default=RESULTS / "detection_examples.png")
     args = parser.parse_args(argv)
-    data = load_dataset("fashion-detect", "test").subset(args.n)
+    ctx = prepare("ref-yolo", args.split, samples=args.n)
+    data = ctx.dataset
     assert data.targets is not None
-    uncut = predict(load("ref-yolo"), data.images, decode)
+    uncut = decode(ctx.ref_out)
     score = mean_average_precision(uncut, data.targets)
     rows = {"ground truth": data.targets, f"ref-yolo uncut\n(mAP@0.5 {score.map_50:.2f} here)": uncut}
+    rows.update(coded_rows(ctx, args.lam))
     draw_grid(data.raw, rows, args.out)
     print(f"wrote {args.out}")
     return 0

@@ -17,6 +17,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def sample_input(codec_id: str, n: int = 1, seed: int = 0) -> torch.Tensor:
     """A small input of the kind the codec codes: ReLU-like features, or uint8-valued images."""
     g = torch.Generator().manual_seed(seed)
+    if hasattr(codec_class(codec_id), "example_features"):  # learned codecs: features of their trained split
+        return get_codec(codec_id).example_features(n, seed=seed)
     if codec_class(codec_id).domain == "image":
         return torch.randint(0, 256, (n, 3, 32, 32), generator=g).float()
     x = torch.randn(n, 16, 12, 12, generator=g) * 1.5 + 0.3

@@ -33,8 +33,8 @@ def test_roundtrip_and_config(codec_id, params):
     x = sample_input(codec_id, seed=1)
     y = check_roundtrip(codec, x)
     check_config(codec)
-    if codec_id in {"raw"} or codec_class(codec_id).lossless:
-        return
+    if codec_id in {"raw"} or codec_class(codec_id).lossless or getattr(codec_class(codec_id), "task_driven", False):
+        return  # task-driven learned codecs rebuild what the tail needs, not the tensor itself
     # Lossy codecs at their highest-rate default setting must keep the tensor recognisable.
     if params == default_settings(codec_id)[0]:
         cos = torch.nn.functional.cosine_similarity(x.flatten(), y.float().flatten(), dim=0)

@@ -29,7 +29,7 @@ from splitcodec.errors import (
 
 __all__ = [
     "app", "console", "err_console", "fail", "hint", "report", "TensorFileError", "fmt", "load_tensor", "save_tensor",
-    "progress_bar", "records_table",
+    "progress_bar", "records_table", "uncut_summary",
 ]
 
 app = typer.Typer(
@@ -139,16 +139,29 @@ def progress_bar() -> Progress:
     )
 
 
+def uncut_summary(records) -> str:
+    """The uncut model's figures on the evaluated samples, from the records (e.g. ``uncut top-1 91.20 %``)."""
+    r = records[0] if records else None
+    if r is not None and r.task == "detection":
+        return f"uncut mAP@0.5 {fmt(r.score_ref)} %, mAP@[.5:.95] {fmt(r.extra.get('map_ref'))} %"
+    return f"uncut top-1 {fmt(r.top1_ref if r is not None else None)} %"
+
+
 def records_table(records, title: str) -> Table:
-    """One row per :class:`~splitcodec.eval.Record`: rate, accuracy, fidelity, timing."""
+    """One row per :class:`~splitcodec.eval.Record`: rate, task score (top-1 or mAP), fidelity, timing."""
+    detection = any(r.task == "detection" for r in records)
+    scores = ("mAP@0.5 %", "loss pp", "mAP@[.5:.95] %") if detection else ("top-1 %", "loss pp", "agree %")
     table = Table(title=title)
-    for col in ("model", "split", "codec", "params", "bpe", "bytes/sample", "top-1 %", "loss pp", "agree %", "cosine", "enc ms", "dec ms"):
+    for col in ("model", "split", "codec", "params", "bpe", "bytes/sample", *scores, "cosine", "enc ms", "dec ms"):
         table.add_column(col, justify="left" if col in ("model", "split", "codec", "params") else "right")
     for r in records:
         params = ",".join(f"{k}={v}" for k, v in r.params.items())
+        if detection:
+            values = (fmt(r.score), fmt(r.score_loss), fmt(r.extra.get("map")))
+        else:
+            values = (fmt(r.top1), fmt(r.top1_loss), fmt(r.agreement))
         table.add_row(
-            r.model, r.split, r.codec, params,
-            fmt(r.bpe, 3), fmt(r.bytes_per_sample, 1), fmt(r.top1), fmt(r.top1_loss),
-            fmt(r.agreement), fmt(r.cosine, 4), fmt(r.encode_ms, 3), fmt(r.decode_ms, 3),
+            r.model, r.split, r.codec, params, fmt(r.bpe, 3), fmt(r.bytes_per_sample, 1), *values,
+            fmt(r.cosine, 4), fmt(r.encode_ms, 3), fmt(r.decode_ms, 3),
         )
     return table

@@ -127,7 +127,7 @@ def compare_cmd(
     results: list[Path] = typer.Argument(..., help="A.json [B.json]: anchor records, and test records (default: A's)"),
     anchor: str = typer.Option("hevc", help="anchor codec id (its curve in A is the reference)"),
     codec: list[str] = typer.Option([], help="compare only these codec ids (repeatable; default: all in B)"),
-    metric: str = typer.Option("auto", help="accuracy axis: auto (top1, else cosine), top1, agreement or cosine"),
+    metric: str = typer.Option("auto", help="accuracy axis: auto (score, else top1, else cosine), score, top1, agreement or cosine"),
 ) -> None:
     """BD-rate and BD-accuracy of codec curves against an anchor codec, per (model, split) in both files."""
     from splitcodec.eval import load_records

@@ -36,24 +36,27 @@ def param_diff(codec_id: str, params: dict[str, Any]) -> str:
 
 
 def _interval(r) -> str:
-    if r.top1_loss is None:
+    loss = r.top1_loss if r.top1_loss is not None else r.score_loss
+    if loss is None:
         return "–"
     if getattr(r, "loss_low", None) is None:
-        return f"{r.top1_loss:.2f}"
-    return f"{r.top1_loss:.2f} [{r.loss_low:.1f},{r.loss_high:.1f}]"
+        return f"{loss:.2f}"
+    return f"{loss:.2f} [{r.loss_low:.1f},{r.loss_high:.1f}]"
 
 
 def compact_table(records, title: str) -> Table:
     """One row per record in at most 100 columns: parameters shown as the change from the codec's defaults,
-    the top-1 loss with its 95 % paired interval, and the count of changed predictions."""
+    the task's score (top-1, or mAP@0.5 for detection) and its loss (for top-1 with the 95 % paired interval
+    and the count of changed predictions)."""
     records = list(records)
+    score = "mAP@0.5" if any(r.task == "detection" for r in records) else "top-1"
     splits = sorted({r.split for r in records if r.split != "input"})  # input-picture codecs say so by name
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, title_justify="left",
                   caption_justify="left",
                   caption="Δ params: the settings that differ from the codec's defaults; loss: top-1 points lost, with "
                   "its paired 95 % interval; chg: images whose predicted class changed")
     cols = (["split"] if len(splits) > 1 else []) + [
-        "codec", "Δ params", "bpe", "B/img", "top-1", "loss pp [95 %]", "chg", "cosine", "enc ms", "dec ms"]
+        "codec", "Δ params", "bpe", "B/img", score, "loss pp [95 %]", "chg", "cosine", "enc ms", "dec ms"]
     for col in cols:
         left = col in ("split", "codec", "Δ params")
         table.add_column(col, justify="left" if left else "right", overflow="fold", max_width=24 if left else None)
@@ -61,7 +64,7 @@ def compact_table(records, title: str) -> Table:
         cells = [r.split] if len(splits) > 1 else []
         cells += [
             r.codec, param_diff(r.codec, r.params), ui.fmt(r.bpe, 3), ui.fmt(r.bytes_per_sample, 0),
-            ui.fmt(r.top1), _interval(r), ui.fmt(getattr(r, "changed", None)), ui.fmt(r.cosine, 4),
+            ui.fmt(r.top1 if r.top1 is not None else r.score), _interval(r), ui.fmt(getattr(r, "changed", None)), ui.fmt(r.cosine, 4),
             ui.fmt(r.encode_ms, 1), ui.fmt(r.decode_ms, 1),
         ]
         table.add_row(*cells)
@@ -103,7 +106,7 @@ def run_and_render(exp, command: str) -> None:
         ui.fail(exc)
     for ctx in run.contexts:
         recs = [r for r in run.records if r.split in (ctx.split, "input")]
-        title = f"{ctx.model_name} @ {ctx.split}: {len(ctx.features)} test images, uncut top-1 {ui.fmt(ctx.top1_ref)} %"
+        title = f"{ctx.model_name} @ {ctx.split}: {len(ctx.features)} test images, {ui.uncut_summary(recs)}"
         ui.console.print(compact_table(recs if len(run.contexts) > 1 else run.records, title))
         if ctx.data_note:
             ui.console.print(f"[dim]{ctx.data_note}[/]")

@@ -4,8 +4,8 @@ For every (model, split) and every codec in the *test* records, the curve (rate,
 the *anchor* codec's curve at the same model and split.  Rate is bytes per sample (headers included):
 within one split it is proportional to bits per element, and it stays meaningful against an input-picture
 anchor (split ``"input"``), which is used for every split of its model when it has no curve at the split
-itself.  Accuracy is top-1 (%) where both curves have it, else the output cosine similarity (``metric``
-picks one explicitly).
+itself.  Accuracy is the task's score (top-1 or detection mAP@0.5, %) where both curves have it, else
+top-1, else the output cosine similarity (``metric`` picks one explicitly).
 
 >>> from splitcodec.eval.records import Record
 >>> def rec(codec, rate, top1):
@@ -28,7 +28,7 @@ from splitcodec.eval.records import Record
 
 __all__ = ["Comparison", "compare_records", "METRICS"]
 
-METRICS = ("auto", "top1", "agreement", "cosine")
+METRICS = ("auto", "score", "top1", "agreement", "cosine")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Comparison:
     points: int
     anchor_points: int
     bd_rate: float | None  # % bytes vs the anchor at equal accuracy (negative: fewer bytes)
-    bd_accuracy: float | None  # metric difference vs the anchor at equal rate (top-1 in pp)
+    bd_accuracy: float | None  # metric difference vs the anchor at equal rate (score/top-1 in points)
     note: str = ""
 
 
@@ -60,12 +60,12 @@ def _values(recs: Sequence[Record], metric: str) -> list[float | None]:
 
 
 def _pick_metric(a: Sequence[Record], b: Sequence[Record], metric: str) -> str:
-    """``auto``: top-1 where both curves have at least 2 points of rising top-1, else the output cosine."""
+    """``auto``: the task's score (else top-1) where both curves have at least 2 rising points, else the output cosine."""
     from splitcodec.eval.bd import envelope
 
     if metric != "auto":
         return metric
-    for candidate in ("top1", "cosine"):
+    for candidate in ("score", "top1", "cosine"):
         values = (_values(a, candidate), _values(b, candidate))
         if any(v is None for v in values[0] + values[1]):
             continue

@@ -21,6 +21,7 @@ from splitcodec.codecs.base import Codec
 from splitcodec.codecs.registry import get_codec, parse_codec_spec
 from splitcodec.errors import SplitcodecError
 from splitcodec.eval.records import Record
+from splitcodec.eval.tasks import Classification, task_for
 
 __all__ = ["Coded", "EvalContext", "prepare", "code_samples", "score", "evaluate_codec", "evaluate", "settings_from_specs"]
 
@@ -51,6 +52,7 @@ class EvalContext:
     batch_size: int
     split_point: Any = None  # splitcodec.split.SplitPoint of the cut (activation, slope, shape)
     data_note: str = ""  # where the calibration samples came from
+    task: Any = None  # splitcodec.eval.tasks.Task scoring the outputs (None: classification)
 
     @property
     def activation(self) -> Any:
@@ -90,7 +92,6 @@ def prepare(
     accepts (a registered name, an image folder, a .pt/.npz file, a DataLoader, a Dataset); calibration
     never comes from the evaluated images (``EvalContext.data_note`` says where it came from).
     """
-    from splitcodec.data.sources import resolve_dataset
     from splitcodec.models.user import resolve_model
     from splitcodec.pipeline import cut
 
@@ -100,20 +101,7 @@ def prepare(
     model = model.eval()
     cfg = getattr(model, "splitcodec_cfg", None)
     model_name = model_name or (cfg.name if cfg else type(model).__name__)
-    if dataset is None:
-        if cfg is None or cfg.dataset is None:
-            raise SplitcodecError(f"model {model_name!r} names no dataset; pass dataset= (CLI: --dataset NAME|DIR|FILE)")
-        dataset = cfg.dataset
-    sources = resolve_dataset(
-        dataset,
-        calibration,
-        calibration_samples=calibration_samples,
-        input_size=cfg.input_size if cfg else None,
-        mean=cfg.mean if cfg else None,
-        std=cfg.std if cfg else None,
-    )
-    test, calib = sources.test.subset(samples), sources.calibration
-    calib = calib.subset(calibration_samples)
+    test, calib, note = _load_data(cfg, model_name, dataset, calibration, samples, calibration_samples)
     if split is None:
         if cfg is None or cfg.default_split is None:
             raise SplitcodecError(f"model {model_name!r} has no default split; pass split= (CLI: --split NAME, see `splitcodec splits`)")
@@ -122,7 +110,7 @@ def prepare(
     features = _batched(c.head, test.images, batch_size)
     calib_features = _batched(c.head, calib.images, batch_size)
     ref_out = _batched(model, test.images, batch_size)
-    has_logits = (cfg.num_classes is not None) if cfg is not None else ref_out.ndim == 2
+    has_logits = (cfg.num_classes is not None and cfg.task == "classification") if cfg is not None else ref_out.ndim == 2
     return EvalContext(
         model_name=model_name,
         split=split,
@@ -137,8 +125,29 @@ def prepare(
         has_logits=has_logits,
         batch_size=batch_size,
         split_point=c.point,
-        data_note=sources.note,
+        data_note=note,
+        task=task_for(cfg),
     )
+
+
+def _load_data(cfg: Any, model_name: str, dataset: Any, calibration: Any, samples: int | None,
+               calibration_samples: int) -> tuple[Any, Any, str]:
+    """(test samples, calibration samples, where calibration came from) for ``prepare``."""
+    from splitcodec.data.sources import resolve_dataset
+
+    if dataset is None:
+        if cfg is None or cfg.dataset is None:
+            raise SplitcodecError(f"model {model_name!r} names no dataset; pass dataset= (CLI: --dataset NAME|DIR|FILE)")
+        dataset = cfg.dataset
+    sources = resolve_dataset(
+        dataset,
+        calibration,
+        calibration_samples=calibration_samples,
+        input_size=cfg.input_size if cfg else None,
+        mean=cfg.mean if cfg else None,
+        std=cfg.std if cfg else None,
+    )
+    return sources.test.subset(samples), sources.calibration.subset(calibration_samples), sources.note
 
 
 @dataclass
@@ -186,20 +195,15 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.nn.functional.cosine_similarity(a, b, dim=1, eps=1e-12).mean())
 
 
-def score(ctx: EvalContext, out: torch.Tensor) -> dict[str, float | None]:
-    """Score model outputs ``out`` on the test samples against the labels and the uncut model's outputs.
+def score(ctx: EvalContext, out: torch.Tensor) -> dict[str, Any]:
+    """Score model outputs ``out`` on the test samples with the context's task, against the uncut model.
 
-    Returns the :class:`Record` fields ``top1``, ``top1_ref``, ``top1_loss``, ``agreement`` (None where the
-    model has no logits or the data no labels) and ``cosine``.  The task is classification top-1.
+    Returns the :class:`Record` fields the task fills (:mod:`splitcodec.eval.tasks`: ``task``, ``metric``,
+    ``score``, ``score_ref``, ``score_loss``; for classification also ``top1``, ``top1_ref``, ``top1_loss``,
+    ``agreement``, None where the model has no logits or the data no labels) and ``cosine``.
     """
-    top1 = top1_ref = loss = agreement = None
-    if ctx.has_logits:
-        agreement = float((out.argmax(1) == ctx.ref_out.argmax(1)).float().mean() * 100)
-        if ctx.labels is not None:
-            top1 = float((out.argmax(1) == ctx.labels).float().mean() * 100)
-            top1_ref = ctx.top1_ref
-            loss = top1_ref - top1  # type: ignore[operator]
-    return {"top1": top1, "top1_ref": top1_ref, "top1_loss": loss, "agreement": agreement, "cosine": _cosine(out, ctx.ref_out)}
+    task = ctx.task if ctx.task is not None else Classification()
+    return {**task.score(ctx, out), "cosine": _cosine(out, ctx.ref_out)}
 
 
 @torch.no_grad()

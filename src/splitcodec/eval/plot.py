@@ -29,7 +29,12 @@ def codec_colour(codec: str) -> str:
     return matplotlib.colors.to_hex(matplotlib.colormaps["tab20"](zlib.crc32(codec.encode()) % 20))
 
 
+METRIC_LABELS = {"top1": "top-1 accuracy (%)", "map_50": "mAP@0.5 (%)"}
+
+
 def _metric(r: Record) -> tuple[float | None, str]:
+    if r.score is not None:
+        return r.score, METRIC_LABELS.get(r.metric or "", f"{r.metric} (%)")
     if r.top1 is not None:
         return r.top1, "top-1 accuracy (%)"
     return r.cosine, "output cosine similarity"
@@ -54,7 +59,7 @@ def log_rate_axis(ax) -> None:
 
 
 def plot_rate_accuracy(records: Iterable[Record], path: str | Path, title: str | None = None) -> Path:
-    """Write a PNG: bits per element (log) vs top-1 (or cosine similarity where there are no labels)."""
+    """Write a PNG: bits per element (log) vs the task score (top-1, mAP@0.5; cosine similarity without one)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,10 +87,10 @@ def plot_rate_accuracy(records: Iterable[Record], path: str | Path, title: str |
                 ax.plot(xs, ys, ms=3.5, lw=1.3, label=codec, **style)
                 if all(e is not None for e in errs):  # the paired 95 % interval of the loss, drawn on top-1
                     ax.errorbar(xs, ys, yerr=list(zip(*errs)), fmt="none", ecolor=style["color"], lw=0.7, alpha=0.6)
-        ref = next((r.top1_ref for r in recs if r.top1_ref is not None), None)
+        ref = next((v for r in recs for v in (r.score_ref, r.top1_ref) if v is not None), None)
         if ref is not None:
             ax.axhline(ref, color="k", ls="--", lw=0.8, label="uncut model")
-            ax.axhline(ref - 1.0, color="gray", ls=":", lw=0.8, label="−1 % loss")
+            ax.axhline(ref - 1.0, color="gray", ls=":", lw=0.8, label="−1 point loss")
         log_rate_axis(ax)
         ax.set_xlabel("bits per element (headers included)")
         ax.set_ylabel(ylabel)

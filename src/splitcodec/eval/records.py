@@ -1,7 +1,7 @@
 """One result record per (model, split, codec, setting), written identically by every benchmark.
 
 JSON files hold ``{"meta": {...}, "records": [...]}``; CSV files hold one row per record with the
-same columns (``params`` and ``extra`` as JSON text).  Top-1 figures are in percent, times are
+same columns (``params`` and ``extra`` as JSON text).  Top-1 and task scores are in percent, times are
 milliseconds per sample, rates count every byte of every stream (container headers included).
 """
 
@@ -46,6 +46,12 @@ class Record:
     loss_low: float | None = None  # 95 % interval of top1_loss (pp), same images uncut vs coded
     loss_high: float | None = None
     changed: int | None = None  # images whose top-1 class differs from the uncut model's
+    # The task's figures (splitcodec.eval.tasks); None in files written before tasks existed.
+    task: str | None = None  # "classification" or "detection"
+    metric: str | None = None  # what score is: "top1" (%) or "map_50" (COCO mAP@0.5, %)
+    score: float | None = None  # the metric with coded features
+    score_ref: float | None = None  # the metric of the uncut model on the same samples
+    score_loss: float | None = None  # score_ref - score, points
 
     @property
     def label(self) -> str:
