@@ -54,10 +54,15 @@ UNDETECTABLE = {
     "ndim_crc/shape_crc": "a shape with the same element count (or, for ANS payloads, trailing symbol 0s: "
                           "a symbol 0 coded onto the empty stack coder costs nothing)",
     "payload_crc/flip_crc/bytes_crc": "raw values, the quantizer range floats lo/hi, and picture bytes that "
-                                      "the external decoders (ffmpeg, libjpeg, libwebp) accept",
-    "config_crc": "a config change to another valid config that decodes the same payload",
-    "truncate_crc/extend_crc": "only for the anchors (their decoders ignore a cut or extended picture "
-                               "stream) and lightweight; raw/uniform/nearlossless refuse both",
+                                      "the external decoders (ffmpeg, libjpeg, libwebp) accept; in any codec, "
+                                      "a flip inside the inline config that leaves it valid (see config_crc)",
+    "config_crc": "a config change to another valid config that decodes the same payload (e.g. a lightweight "
+                  "level, threshold or channel level changed to another float32 that keeps the order); a "
+                  "changed or unknown key is refused",
+    "truncate_crc/extend_crc": "the anchors (their decoders ignore a cut or extended picture stream); for the "
+                               "ANS payloads (lightweight, nearlossless) a cut that leaves only symbols 0 to "
+                               "decode from the exhausted coder, e.g. a lightweight payload cut to nothing, the "
+                               "valid encoding of all-zero indices; raw/uniform refuse both",
 }
 OUTCOMES = ("correct", "clean_error", "other_exception", "hang", "memory", "silent_altered")
 

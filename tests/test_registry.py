@@ -66,3 +66,8 @@ def test_entry_point_plugin_is_discovered(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_spec_with_a_repeated_key_is_refused():
+    with pytest.raises(CodecError, match="'bits' is given twice"):
+        parse_codec_spec("uniform:bits=4:bits=8")

@@ -103,3 +103,15 @@ def test_ray_serve_two_replicas(model):
             assert m["replicas"] == 2 and m["requests"] >= 16 + 9, m
             assert m["by_error"]["malformed"] >= 3
             assert edge.health().ok
+
+
+def test_serve_connection_options_reach_the_config(monkeypatch):
+    import splitcodec.cli.serve as serve_cli
+
+    seen = []
+    monkeypatch.setattr(serve_cli, "_serve_local", lambda config, configs, announce: seen.append(config))
+    argv = ["serve", "--max-connections", "50", "--max-connections-per-client", "3", "--head-timeout", "1.5",
+            "--body-timeout", "2.5"]
+    assert main(argv) == 0
+    c = seen[0]
+    assert (c.max_connections, c.max_connections_per_client, c.head_timeout_s, c.body_timeout_s) == (50, 3, 1.5, 2.5)

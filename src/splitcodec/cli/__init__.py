@@ -8,7 +8,9 @@ Each command parses its options, calls the library and renders the result; one m
 
 from __future__ import annotations
 
-from splitcodec.cli.common import app, console, err_console, load_tensor, records_table, save_tensor
+from rich.markup import escape
+
+from splitcodec.cli.common import app, console, err_console, load_tensor, records_table, report, save_tensor
 from splitcodec.errors import SplitcodecError
 
 # Importing the command modules registers their commands on ``app``, in this order in --help.
@@ -25,7 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except SplitcodecError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        report(exc)
+        return 2
+    except OSError as exc:  # a file the user named cannot be read or written (missing folder, permissions)
+        where = f" {exc.filename}" if exc.filename else ""
+        err_console.print(f"[bold red]error:[/] cannot use{escape(where)}: {escape(exc.strerror or str(exc))}")
+        err_console.print("[bold]hint:[/] check the path: its folder must exist and be writable")
         return 2
     return 0
 

@@ -37,6 +37,7 @@ def encode_cmd(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(data)
     if config_out:
+        config_out.parent.mkdir(parents=True, exist_ok=True)
         config_out.write_text(json.dumps(c.get_config()) + "\n")
     bpe = len(data) * 8 / max(1, x.numel())
     ui.console.print(f"{tensor} {tuple(x.shape)} → {output}: {len(data)} bytes, {bpe:.4f} bits/element ({c!r})")
@@ -47,9 +48,15 @@ def read_configs(paths: list[Path]) -> list[dict]:
     configs = []
     for path in paths:
         try:
-            configs.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError, RecursionError) as exc:
             raise SplitcodecError(f"cannot read codec config {path}: {exc}") from exc
+        if not isinstance(config, dict) or not isinstance(config.get("id"), str):
+            raise SplitcodecError(
+                f"{path} is not a codec config: expected a JSON object with an \"id\", as written by "
+                "`splitcodec encode --config-out codec.json`"
+            )
+        configs.append(config)
     return configs
 
 

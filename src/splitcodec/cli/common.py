@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -11,9 +12,25 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from splitcodec.errors import SplitcodecError
+from rich.markup import escape
 
-__all__ = ["app", "console", "err_console", "fail", "fmt", "load_tensor", "save_tensor", "progress_bar", "records_table", "uncut_summary"]
+from splitcodec.errors import (
+    BitstreamError,
+    CodecError,
+    ConfigError,
+    DependencyError,
+    NotFittedError,
+    SplitcodecError,
+    SplitError,
+    UnknownCodecError,
+    UnknownConfigError,
+    UnknownModelError,
+)
+
+__all__ = [
+    "app", "console", "err_console", "fail", "hint", "report", "TensorFileError", "fmt", "load_tensor", "save_tensor",
+    "progress_bar", "records_table", "uncut_summary",
+]
 
 app = typer.Typer(
     name="splitcodec",
@@ -27,9 +44,42 @@ console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 
+class TensorFileError(SplitcodecError, ValueError):
+    """A file given as a tensor is missing, empty, or holds something other than a tensor."""
+
+
+#: What to do about an error, by its type (the first matching entry), in command-line terms; None where
+#: the message itself already names the flag (a missing config: decode --config; unfitted: encode --fit).
+HINTS: tuple[tuple[type[Exception], str | None], ...] = (
+    (UnknownConfigError, None),
+    (ConfigError, "the stream's inline codec config is malformed: re-encode it with `splitcodec encode`"),
+    (BitstreamError, "the file is not an intact splitcodec stream: make one with `splitcodec encode x.pt out.scb`"),
+    (NotFittedError, None),
+    (UnknownCodecError, "`splitcodec codecs` lists the codecs; give one as --codec id[:key=value...]"),
+    (UnknownModelError, "`splitcodec models` lists the models"),
+    (SplitError, "`splitcodec splits MODEL` lists a model's split points; pass one with --split"),
+    (DependencyError, "install what is named, or pick another --codec (`splitcodec codecs` says what each needs)"),
+    (CodecError, "`splitcodec codecs` lists the codecs; give one setting as --codec id:key=value[:key=value...]"),
+    (TensorFileError, "save the tensor with torch.save(tensor, 'x.pt') or numpy.save('x.npy', array)"),
+)
+
+
+def hint(exc: BaseException) -> str | None:
+    """What the user can do about ``exc`` (None when nothing specific)."""
+    return next((text for kind, text in HINTS if isinstance(exc, kind)), None)
+
+
+def report(exc: BaseException) -> None:
+    """Print ``exc`` as an error line on stderr, and a hint line when there is one."""
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
+    text = hint(exc)
+    if text:
+        err_console.print(f"[bold]hint:[/] {escape(text)}")
+
+
 def fail(exc: Exception) -> NoReturn:
-    """Print ``exc`` as an error and exit with status 2."""
-    err_console.print(f"[bold red]error:[/] {exc}")
+    """Print ``exc`` (and what to do about it) as an error and exit with status 2."""
+    report(exc)
     raise typer.Exit(code=2)
 
 
@@ -47,14 +97,20 @@ def load_tensor(path: Path):
     import numpy as np
     import torch
 
+    if path.is_file() and path.stat().st_size == 0:
+        raise TensorFileError(f"{path} is empty, not a tensor file")
     try:
         if path.suffix == ".npy":
             return torch.from_numpy(np.load(path, allow_pickle=False))
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise SplitcodecError(f"cannot read a tensor from {path}: {exc}") from exc
+        with warnings.catch_warnings():  # the unpickler warns about foreign pickles before refusing them
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise TensorFileError(f"cannot read a tensor from {path}: {exc.strerror or exc}") from exc
+    except Exception as exc:  # noqa: BLE001  (an unpickler fed text or a foreign object raises anything)
+        raise TensorFileError(f"{path} is not a tensor file ({type(exc).__name__})") from exc
     if not isinstance(obj, torch.Tensor):
-        raise SplitcodecError(f"{path} holds a {type(obj).__name__}, not a tensor")
+        raise TensorFileError(f"{path} holds a {type(obj).__name__}, not a tensor")
     return obj
 
 

@@ -40,8 +40,8 @@ def eval_cmd(
                                          "(default: the model's dataset)"),
     calibration_data: Optional[str] = typer.Option(None, help="separate calibration images (same kinds as --dataset)"),
     codec: list[str] = typer.Option(["all"], help="codec spec(s): id, id:key=v1,v2 or 'all' (repeatable)"),
-    samples: Optional[int] = typer.Option(None, help="test images (default: the whole test set)"),
-    calibration: int = typer.Option(64, help="calibration images for fit()"),
+    samples: Optional[int] = typer.Option(None, min=1, help="test images (default: the whole test set)"),
+    calibration: int = typer.Option(64, min=1, help="calibration images for fit()"),
     image_size: Optional[int] = typer.Option(None, help="resize + centre-crop folder pictures to this size"),
     out: Optional[Path] = typer.Option(None, help="write records to this .json (+ .csv and .png beside it)"),
     plot: bool = typer.Option(True, help="write the rate–accuracy plot beside --out"),
@@ -87,7 +87,7 @@ def fit_model_cmd(
             calib = load_tensor(calibration)
             held_out = load_tensor(test) if test is not None else None
         else:
-            raise SplitcodecError("give calibration features (a file) or --model")
+            raise SplitcodecError("give calibration features (`splitcodec fit-model calib.pt`) or a model (--model ref-resnet)")
         if activation is not None:
             act = Activation(activation, slope if activation == "leaky_relu" else None)
         plain = {"channel_tables": False, "channel_levels": False, "context": False}

@@ -9,6 +9,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
+from splitcodec.cli.coding import read_configs
 from splitcodec.cli.common import app, console, err_console, progress_bar
 from splitcodec.cli.common import fail as _fail
 from splitcodec.cli.common import fmt as _fmt
@@ -24,7 +25,7 @@ def serve_cmd(
     split: Optional[str] = typer.Option(None, help="split point (default: the model's default split)"),
     weights: Optional[Path] = typer.Option(None, help="weights file for torchvision:<arch> models"),
     host: str = typer.Option(_SERVE.host, help="address to listen on"),
-    port: int = typer.Option(_SERVE.port, help="port (0: any free port; the ready line says which)"),
+    port: int = typer.Option(_SERVE.port, min=0, max=65535, help="port (0: any free port; the ready line says which)"),
     token: Optional[str] = typer.Option(None, envvar="SPLITCODEC_TOKEN", help="require 'Authorization: Bearer TOKEN'"),
     tls_cert: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="TLS certificate (PEM)"),
     tls_key: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="TLS private key (PEM)"),
@@ -34,6 +35,14 @@ def serve_cmd(
     max_wait_ms: float = typer.Option(_SERVE.batching.max_wait_ms, help="wait this long for a batch to fill (0: batch what is waiting)"),
     max_queue: int = typer.Option(_SERVE.batching.max_queue, help="queued requests past which the server answers 503 busy"),
     max_stream_bytes: int = typer.Option(_SERVE.max_stream_bytes, help="largest bitstream accepted (413 past it)"),
+    max_connections: int = typer.Option(_SERVE.max_connections, min=1, help="open connections in all"),
+    max_connections_per_client: int = typer.Option(
+        _SERVE.max_connections_per_client, min=1, help="open connections per client address"
+    ),
+    head_timeout: float = typer.Option(
+        _SERVE.head_timeout_s, min=0.001, help="seconds a connection may wait for a complete request head"
+    ),
+    body_timeout: float = typer.Option(_SERVE.body_timeout_s, min=0.001, help="seconds reading a request body may take"),
     threads: int = typer.Option(_SERVE.threads, help="torch threads for the tail"),
     ray: bool = typer.Option(False, "--ray", help="deploy on Ray Serve instead of a single process"),
     replicas: int = typer.Option(_SERVE.replicas, help="Ray Serve replicas (with --ray)"),
@@ -53,18 +62,15 @@ def serve_cmd(
         print(f"{READY_LINE}{url} (model {model}, split {split or 'default'})", flush=True)
 
     try:
-        configs = []
-        for path in codec_config:
-            try:
-                configs.append(json.loads(path.read_text()))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise SplitcodecError(f"cannot read codec config {path}: {exc}") from exc
+        configs = read_configs(codec_config)
         config = ServeConfig(
             model=model, split=split, weights=str(weights) if weights else None, allowed_codecs=tuple(allow_codec),
             max_stream_bytes=max_stream_bytes, threads=threads, host=host, port=port, token=token,
             tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None,
             batching=Batching(max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue),
-            replicas=replicas, ray_address=ray_address, ray_cpus=ray_cpus,
+            replicas=replicas, ray_address=ray_address, ray_cpus=ray_cpus, max_connections=max_connections,
+            max_connections_per_client=max_connections_per_client, head_timeout_s=head_timeout,
+            body_timeout_s=body_timeout,
         )
         (_serve_ray if ray else _serve_local)(config, configs, announce)
     except SplitcodecError as exc:

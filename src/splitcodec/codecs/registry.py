@@ -151,6 +151,8 @@ def parse_codec_spec(spec: str) -> list[tuple[str, dict[str, Any]]]:
         key, sep, values = part.partition("=")
         if not sep or not key or not values:
             raise CodecError(f"bad codec spec {spec!r}: expected name:key=value[,value...][:key=value...]")
+        if key.strip() in keys:
+            raise CodecError(f"bad codec spec {spec!r}: {key.strip()!r} is given twice; give each key once")
         keys.append(key.strip())
         choices.append([_parse_value(v.strip()) for v in values.split(",")])
     return [(name, dict(zip(keys, combo))) for combo in itertools.product(*choices)]

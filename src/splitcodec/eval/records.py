@@ -114,6 +114,8 @@ def load_records(path: str | Path) -> list[Record]:
     try:
         doc = json.loads(path.read_text())
         rows = doc["records"] if isinstance(doc, dict) else doc
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise TypeError("expected records as written by `splitcodec eval --out results.json`")
         known = set(COLUMNS)
         return [Record(**{k: v for k, v in row.items() if k in known}) for row in rows]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:

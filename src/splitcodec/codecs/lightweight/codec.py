@@ -14,7 +14,7 @@ from splitcodec.codecs.lightweight.payload import decode_indices, encode_indices
 from splitcodec.codecs.lightweight.quantizer import model_cost
 from splitcodec.codecs.lightweight.state import MAX_LEVELS, FittedState, is_int, state_from_json, state_to_json
 from splitcodec.codecs.registry import register_codec
-from splitcodec.errors import CodecError
+from splitcodec.errors import CodecError, NotFittedError, PayloadError, SplitcodecError
 
 if TYPE_CHECKING:
     import torch
@@ -116,13 +116,20 @@ class Lightweight(Codec):
         return None if self._fit is None else state_to_json(self._fit)
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self._fit = state_from_json(state)
+        """Load a JSON state (``get_state``'s); a malformed one raises :class:`CodecError`."""
+        try:
+            self._fit = state_from_json(state)
+        except CodecError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            raise CodecError(f"lightweight: malformed state ({type(exc).__name__}: {exc})") from exc
 
-    def _fitted(self, shape: tuple[int, ...]) -> FittedState:
+    def _fitted(self, shape: tuple[int, ...], error: type[SplitcodecError] = CodecError) -> FittedState:
         f = self._fit
-        assert f is not None
+        if f is None:
+            raise NotFittedError("lightweight: fit the codec (or load its config) before coding")
         if f.channels is not None and (len(shape) < 2 or shape[1] != f.channels):
-            raise CodecError(f"lightweight: fitted for {f.channels} channels on dim 1, got a tensor of shape {shape}")
+            raise error(f"lightweight: fitted for {f.channels} channels on dim 1, got a tensor of shape {shape}")
         return f
 
     def encode_array(self, x: np.ndarray) -> bytes:
@@ -130,7 +137,7 @@ class Lightweight(Codec):
         return encode_indices(f, f.quantize(x))
 
     def decode_array(self, payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
-        f = self._fitted(shape)
+        f = self._fitted(shape, PayloadError)
         return f.reconstruct(decode_indices(f, payload, shape))
 
     def describe(self) -> dict[str, Any]:

@@ -4,6 +4,10 @@ In decoding order: (1) the "plain" indices (every index, or with the context mod
 anchors) per channel group (channel tables) or all at once, then (2) with the context model, the other
 indices grouped by context, each group in raster order.  A one-level quantizer's indices are not coded.
 The last 32-bit word's zero high bytes (up to 3) are dropped and restored on decoding.
+
+Decoding refuses a payload with words left over or a trailing zero byte the encoder would have dropped.
+Undetectable: symbols 0 decoded from an exhausted coder cost no bits, so a payload cut to empty (or cut
+where only such symbols remain) decodes to index 0 for them, a valid encoding of another tensor.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import numpy as np
 
 from splitcodec.codecs.lightweight.checkerboard import CONTEXTS, anchors, by_context, neighbour_counts
 from splitcodec.codecs.lightweight.state import FittedState
-from splitcodec.errors import BitstreamError
+from splitcodec.errors import PayloadError
 
 __all__ = ["encode_indices", "decode_indices"]
 
@@ -55,6 +59,8 @@ def decode_indices(f: FittedState, payload: bytes, shape: tuple[int, ...]) -> np
     """The int32 cell indices of a tensor of ``shape`` from its payload."""
     import constriction
 
+    if payload and payload[-1] == 0 and len(payload) % 4 != 1:  # the encoder drops these zero bytes
+        raise PayloadError("lightweight: payload ends in a zero byte that its encoder never writes")
     padded = payload + b"\0" * (-len(payload) % 4)
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(padded, dtype="<u4").astype(np.uint32))
 
@@ -64,7 +70,7 @@ def decode_indices(f: FittedState, payload: bytes, shape: tuple[int, ...]) -> np
         try:
             return np.asarray(coder.decode(model, count), dtype=np.int32)
         except (ValueError, RuntimeError, AssertionError) as exc:
-            raise BitstreamError(f"lightweight: entropy-coded payload cannot be decoded: {exc}") from exc
+            raise PayloadError(f"lightweight: entropy-coded payload cannot be decoded: {exc}") from exc
 
     idx = np.zeros(shape, dtype=np.int32)
     anchor = _anchor(f, shape)
@@ -80,7 +86,7 @@ def decode_indices(f: FittedState, payload: bytes, shape: tuple[int, ...]) -> np
         others[order] = np.concatenate([take(f.context_model(k), int(sizes[k])) for k in range(CONTEXTS)])
         idx[..., ~anchor] = others.reshape(counts.shape)
     if not coder.is_empty():
-        raise BitstreamError("lightweight: payload holds more data than the tensor's symbols")
+        raise PayloadError("lightweight: payload holds more data than the tensor's symbols")
     return idx
 
 

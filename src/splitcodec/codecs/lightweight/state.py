@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from splitcodec.codecs.lightweight.checkerboard import CONTEXTS
-from splitcodec.codecs.lightweight.error_model import ACTIVATIONS, FeatureModel
+from splitcodec.codecs.lightweight.error_model import ACTIVATIONS, FAMILIES, FeatureModel
 from splitcodec.codecs.lightweight.quantizer import ScalarQuantizer
 from splitcodec.codecs.lightweight.tables import ans_model, check_table
 from splitcodec.errors import CodecError
@@ -117,22 +117,31 @@ def state_to_json(f: FittedState) -> dict[str, Any]:
     }
 
 
-def state_from_json(state: dict[str, Any]) -> FittedState:
-    """Parse and check a JSON state; every defect is a :class:`CodecError`."""
+def state_from_json(state: Any) -> FittedState:
+    """Parse and check a JSON state; every defect (missing key, wrong type, bad value) is a :class:`CodecError`."""
+    if not isinstance(state, dict):
+        raise CodecError(f"lightweight: state must be a JSON object, got {type(state).__name__}")
+    unknown = sorted(set(state) - _STATE_KEYS)
+    if unknown:  # e.g. a corrupted "channel_levels" key would otherwise silently drop the table
+        raise CodecError(f"lightweight: state has unknown keys {unknown}")
     try:
-        activation = state["activation"]
-        slope = float(state["slope"])
-        channels = state["channels"]
-        rows = list(zip(state["thresholds"], state["levels"], state["clip"], state["model"], strict=True))
-        tables = [np.asarray(c, dtype=np.int64) for c in state["counts"]]
+        activation, channels = state["activation"], state["channels"]
+        slope = _real(state["slope"], "slope")
+        rows = list(zip(*(_list(state[k], k) for k in ("thresholds", "levels", "clip", "model")), strict=True))
+        tables = [_int_array(c, "counts") for c in _list(state["counts"], "counts")]
         raw_of = state.get("table_of_channel")
-        table_of = None if raw_of is None else np.asarray(raw_of, dtype=np.int64)
+        table_of = None if raw_of is None else _int_array(raw_of, "table_of_channel")
         context = state.get("context")
-        ctx_tables = None if context is None else [np.asarray(c, dtype=np.int64) for c in context["counts"]]
+        if context is not None and (not isinstance(context, dict) or set(context) != {"rest", "counts"}):
+            raise CodecError('lightweight: state context must be null or {"rest": .., "counts": [..]}')
+        ctx_counts = None if context is None else _list(context["counts"], "context counts")
+        ctx_tables = None if ctx_counts is None else [_int_array(c, "context counts") for c in ctx_counts]
         rest = 0 if context is None else context["rest"]
         raw_levels = state.get("channel_levels")
-        channel_levels = None if raw_levels is None else np.asarray(raw_levels, dtype=np.float64)
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        channel_levels = None if raw_levels is None else _real_array(raw_levels, "channel_levels", ndim=2)
+    except KeyError as exc:
+        raise CodecError(f"lightweight: state lacks the key {exc}") from exc
+    except ValueError as exc:  # zip(strict=True): lists of different lengths
         raise CodecError(f"lightweight: malformed state ({exc})") from exc
     _check_layout(activation, channels, len(rows), len(tables), table_of)
     designs = [_design_from_json(i, row, activation, slope) for i, row in enumerate(rows)]
@@ -149,6 +158,53 @@ def state_from_json(state: dict[str, Any]) -> FittedState:
     if channel_levels is not None:
         channel_levels = _check_channel_levels(channel_levels, len(designs), channels, n)
     return FittedState(activation, slope, channels, designs, tables, table_of, ctx_tables, int(rest), channel_levels)
+
+
+#: The keys of a JSON state (what ``state_to_json`` writes).
+_STATE_KEYS = frozenset(
+    ("activation", "slope", "channels", "thresholds", "levels", "clip", "model", "counts", "table_of_channel",
+     "context", "channel_levels")
+)
+#: The largest finite float32: state values beyond it would overflow when cast.
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _list(v: Any, what: str) -> list[Any]:
+    if not isinstance(v, list):
+        raise CodecError(f"lightweight: state {what} must be a list, got {type(v).__name__}")
+    return v
+
+
+def _real(v: Any, what: str) -> float:
+    """A finite JSON number within the float32 range."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not abs(v) <= _F32_MAX:
+        raise CodecError(f"lightweight: state {what} must be finite numbers within the float32 range, got {v!r}")
+    return float(v)
+
+
+def _nested(v: Any, what: str, ndim: int) -> list[Any]:
+    """The leaves of a ``ndim``-deep list of lists (rows of equal length are checked by numpy)."""
+    rows = [_list(v, what)]
+    for _ in range(ndim - 1):
+        rows = [x for r in rows for x in _list(r, what)]
+    return [x for r in rows for x in r]
+
+
+def _real_array(v: Any, what: str, ndim: int = 1) -> np.ndarray:
+    """A float64 array of finite float32-range numbers, ``ndim``-deep lists."""
+    for x in _nested(v, what, ndim):
+        _real(x, what)
+    try:
+        return np.asarray(v, dtype=np.float64)
+    except ValueError as exc:  # ragged rows
+        raise CodecError(f"lightweight: state {what} rows differ in length") from exc
+
+
+def _int_array(v: Any, what: str) -> np.ndarray:
+    """An int64 array of a list of integers in 0..2**31."""
+    if not all(is_int(x) and 0 <= x <= 1 << 31 for x in _list(v, what)):
+        raise CodecError(f"lightweight: state {what} must be lists of integers in 0..2**31")
+    return np.asarray(v, dtype=np.int64)
 
 
 def _check_layout(activation: Any, channels: Any, quantizers: int, tables: int, table_of: np.ndarray | None) -> None:
@@ -171,16 +227,29 @@ def _check_layout(activation: Any, channels: Any, quantizers: int, tables: int, 
 def _design_from_json(i: int, row: tuple[Any, Any, Any, Any], activation: str, slope: float) -> Design:
     """Quantizer ``i`` from its (thresholds, levels, clip, model) entries."""
     t, r, clip, m = row
-    try:
-        t64, r64 = np.asarray(t, dtype=np.float64), np.asarray(r, dtype=np.float64)
-        q = ScalarQuantizer(t64, r64)
-        model = None if m is None else FeatureModel.from_json(m, activation, slope)
-        clip_t = (float(clip[0]), float(clip[1]))
-    except (TypeError, ValueError, IndexError, OverflowError) as exc:
-        raise CodecError(f"lightweight: state of quantizer {i} is malformed ({exc})") from exc
+    t64, r64 = _real_array(t, f"thresholds of quantizer {i}"), _real_array(r, f"levels of quantizer {i}")
+    if not isinstance(clip, list) or len(clip) != 2:
+        raise CodecError(f"lightweight: state clip of quantizer {i} must be [low, high]")
+    clip_t = (_real(clip[0], "clip"), _real(clip[1], "clip"))
+    q = ScalarQuantizer(t64, r64)
+    model = None if m is None else _model_from_json(i, m, activation, slope)
     if not (np.array_equal(q.levels, r64) and np.array_equal(q.thresholds, t64)) or q.n > MAX_LEVELS:
         raise CodecError(f"lightweight: quantizer {i} must hold at most {MAX_LEVELS} float32 levels")
     return Design(q, model, clip_t)
+
+
+def _model_from_json(i: int, m: Any, activation: str, slope: float) -> FeatureModel:
+    """The error model ``[family, loc, scale(, shape)]`` of quantizer ``i``."""
+    if not isinstance(m, list) or len(m) not in (3, 4) or m[0] not in FAMILIES:
+        raise CodecError(
+            f"lightweight: state model of quantizer {i} must be [family, loc, scale(, shape)], family in {FAMILIES}"
+        )
+    for x in m[1:]:
+        _real(x, f"model of quantizer {i}")
+    try:
+        return FeatureModel.from_json(m, activation, slope)
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise CodecError(f"lightweight: state model of quantizer {i} is invalid ({exc})") from exc
 
 
 def _check_channel_levels(levels: np.ndarray, quantizers: int, channels: int | None, n: int) -> np.ndarray:

@@ -45,7 +45,7 @@ def probability_table(weights: np.ndarray) -> np.ndarray:
 
 def check_table(counts: np.ndarray, n: int, what: str) -> None:
     """Raise unless ``counts`` is a valid table for ``n`` levels."""
-    if counts.shape != (n,) or counts.min() < 1 or int(counts.sum()) != 1 << PRECISION:
+    if counts.shape != (n,) or counts.min() < 1 or counts.max() > 1 << PRECISION or int(counts.sum()) != 1 << PRECISION:
         raise CodecError(f"lightweight: {what} needs {n} counts >= 1 summing to 2**{PRECISION}")
 
 
