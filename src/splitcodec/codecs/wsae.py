@@ -27,14 +27,35 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
+from splitcodec._lazy import lazy_module
+
+torch = lazy_module("torch")  # imported on first use: the edge runtime lists codecs without torch
 
 from splitcodec import bitstream
 from splitcodec.codecs.base import Codec
 from splitcodec.codecs.registry import register_codec
 from splitcodec.errors import BitstreamError, CodecError
-from splitcodec.nn.latent import decode_latent, encode_latent
-from splitcodec.nn.runtime import one_thread
+
+
+def encode_latent(*args: Any) -> bytes:
+    """:func:`splitcodec.nn.latent.encode_latent`, imported on use (splitcodec.nn needs torch)."""
+    from splitcodec.nn.latent import encode_latent as encode
+
+    return encode(*args)
+
+
+def decode_latent(*args: Any) -> np.ndarray:
+    """:func:`splitcodec.nn.latent.decode_latent`, imported on use."""
+    from splitcodec.nn.latent import decode_latent as decode
+
+    return decode(*args)
+
+
+def one_thread() -> Any:
+    """:func:`splitcodec.nn.runtime.one_thread`, imported on use."""
+    from splitcodec.nn.runtime import one_thread as single
+
+    return single()
 
 __all__ = ["WSAECodec", "trained_models", "load_trained", "register_weights"]
 

@@ -13,7 +13,9 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-import torch
+from splitcodec._lazy import lazy_module
+
+torch = lazy_module("torch")  # imported on first use: the edge runtime lists codecs without torch
 
 __all__ = ["one_thread"]
 
