@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 from splitcodec.errors import SplitcodecError
 from splitcodec.search.latency import CLOUD_ONLY, EDGE_ONLY, SPLIT, Candidate, Network, Scored, Transport, predict
-from splitcodec.search.profile import DeviceProfile
+from splitcodec.search.profile import DeviceProfile, write_json
 
 __all__ = ["PlanError", "Plan", "SearchResult", "exhaustive", "prune", "search", "pareto_front", "choose", "PLAN_FORMAT"]
 
@@ -205,10 +205,7 @@ class Plan:
         return plan
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
-        return path
+        return write_json(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> "Plan":

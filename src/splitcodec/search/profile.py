@@ -151,10 +151,7 @@ class ModelProfile:
             raise ProfileError(f"malformed model profile: {exc!r}") from exc
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
-        return path
+        return write_json(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> "ModelProfile":
@@ -374,3 +371,11 @@ def measure_model(
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     assert full is not None
     return ModelProfile(model, full, timings, costs, meta), out_records
+
+
+def write_json(path: str | Path, doc: Any) -> Path:
+    """Write ``doc`` as indented JSON to ``path`` (creating its folder); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return path
