@@ -8,7 +8,8 @@ import torch
 
 from splitcodec.bitstream import config_ref
 from splitcodec.codecs import get_codec
-from splitcodec.codecs.base import Codec, ConfigStore
+from splitcodec.codecs.base import Codec
+from splitcodec.codecs.store import ConfigStore
 from splitcodec.errors import BitstreamError, UnknownConfigError
 
 
@@ -103,7 +104,7 @@ def test_an_unknown_reference_is_its_own_error_kind():
     with pytest.raises(UnknownConfigError) as e:
         ConfigStore().get(codec.config_ref)
     assert isinstance(e.value, BitstreamError)
-    from splitcodec.codecs.base import decode
+    from splitcodec.codecs.store import decode
 
     with pytest.raises(UnknownConfigError):
         decode(stream)

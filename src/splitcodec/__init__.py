@@ -50,7 +50,7 @@ def __getattr__(name: str):
 
         return getattr(registry, name)
     if name == "decode":
-        from splitcodec.codecs.base import decode
+        from splitcodec.codecs.store import decode
 
         return decode
     raise AttributeError(f"module 'splitcodec' has no attribute {name!r}")

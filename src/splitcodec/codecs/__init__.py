@@ -1,6 +1,7 @@
 """Codecs: one file per method, all behind :class:`~splitcodec.codecs.base.Codec` and one registry."""
 
-from splitcodec.codecs.base import Codec, ConfigStore, decode
+from splitcodec.codecs.base import Codec
+from splitcodec.codecs.store import ConfigStore, decode
 from splitcodec.codecs.registry import (
     available_codecs,
     codec_class,

@@ -19,8 +19,6 @@ True
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from splitcodec.codecs import _ffmpeg

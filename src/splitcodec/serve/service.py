@@ -1,7 +1,7 @@
 """The request handler every deployment shares: check a bitstream, decode it, run the tail.
 
 :class:`FeatureService` knows its split (the per-sample feature shape the tail takes), holds the codec
-configs clients registered (a :class:`~splitcodec.codecs.base.ConfigStore`, so streams carry only the
+configs clients registered (a :class:`~splitcodec.codecs.store.ConfigStore`, so streams carry only the
 4-byte config reference) and parses every stream with tight :class:`~splitcodec.bitstream.Limits`:
 anything that is not exactly one sample of that shape is refused before a byte of payload is decoded.
 Every refusal is a :class:`~splitcodec.serve.errors.ServeError` subclass with an HTTP status and a short
